@@ -1,0 +1,34 @@
+"""Shared fixtures: sandboxed libvirt daemons, stopped by pid whatever happens."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from tests.harness.ansible import collections_path
+from tests.harness.daemons import Daemon
+
+# Unit tests import the collection as Ansible does: ansible_collections.virtops.libvirt_admin.
+sys.path.insert(0, collections_path())
+
+
+@pytest.fixture
+def daemon():
+    """A fresh sandboxed libvirtd with its compiled-in defaults."""
+    with Daemon() as running:
+        yield running
+
+
+@pytest.fixture
+def make_daemon():
+    """Start daemons with a config or drivers of the test's choosing."""
+    started = []
+
+    def _make(**kwargs) -> Daemon:
+        started.append(Daemon(**kwargs).start())
+        return started[-1]
+
+    yield _make
+    for running in started:
+        running.stop()

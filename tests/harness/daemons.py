@@ -1,0 +1,179 @@
+"""Real libvirt daemons for the tests, each in a private mount namespace.
+
+Each daemon sees libvirt's default paths (/run/libvirt, /etc/libvirt,
+/var/log/libvirt, /var/lib/libvirt, /var/cache/libvirt), bind-mounted from
+a folder of its own, so several run at once without touching a system
+daemon. From outside, its sockets are in <root>/run. Every daemon is
+stopped by its pid: by stop(), by the pytest fixture's finaliser, or at
+interpreter exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+DRIVER_SOURCE = Path("/usr/lib/x86_64-linux-gnu/libvirt/connection-driver")
+MOUNTED = {
+    "run": "/run/libvirt",
+    "etc": "/etc/libvirt",
+    "log": "/var/log/libvirt",
+    "lib": "/var/lib/libvirt",
+    "cache": "/var/cache/libvirt",
+}
+# daemon binary -> prefix of its sockets in /run/libvirt
+SOCKET_PREFIX = {"libvirtd": "libvirt", "virtproxyd": "libvirt"}
+
+_RUNNING: dict[int, Daemon] = {}
+
+
+def _stop_all() -> None:
+    for daemon in list(_RUNNING.values()):
+        daemon.stop()
+
+
+atexit.register(_stop_all)
+
+
+class DaemonError(RuntimeError):
+    pass
+
+
+class Daemon:
+    """One sandboxed daemon (libvirtd by default)."""
+
+    def __init__(self, binary: str = "libvirtd", config: dict | None = None, drivers: tuple = ()) -> None:
+        self.binary = binary
+        self.config = config or {}
+        self.drivers = drivers
+        self.root = Path(tempfile.mkdtemp(prefix="lva-", dir="/tmp"))
+        self.process: subprocess.Popen | None = None
+
+    # Paths and URIs, as seen from outside the daemon's namespace.
+    @property
+    def run_dir(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def prefix(self) -> str:
+        return SOCKET_PREFIX.get(self.binary, self.binary)
+
+    @property
+    def admin_socket(self) -> Path:
+        return self.run_dir / f"{self.prefix}-admin-sock"
+
+    @property
+    def socket(self) -> Path:
+        return self.run_dir / f"{self.prefix}-sock"
+
+    @property
+    def readonly_socket(self) -> Path:
+        return self.run_dir / f"{self.prefix}-sock-ro"
+
+    @property
+    def uri(self) -> str:
+        """Admin URI reaching this daemon from outside its namespace."""
+        return f"{self.binary}:///system?socket={self.admin_socket}"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    @property
+    def log(self) -> str:
+        path = self.root / "daemon.out"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def _prepare(self) -> None:
+        for name, target in MOUNTED.items():
+            (self.root / name).mkdir(exist_ok=True)
+            Path(target).mkdir(parents=True, exist_ok=True)
+        lines = []
+        for key, value in self.config.items():
+            rendered = f'"{value}"' if isinstance(value, str) else str(int(value))
+            lines.append(f"{key} = {rendered}")
+        (self.root / "etc" / f"{self.binary}.conf").write_text("".join(f"{line}\n" for line in lines))
+        drivers = self.root / "drivers"
+        drivers.mkdir(exist_ok=True)
+        for driver in self.drivers:
+            shutil.copy(DRIVER_SOURCE / f"libvirt_driver_{driver}.so", drivers)
+
+    def start(self, timeout: float = 15.0) -> Daemon:
+        self._prepare()
+        mounts = "; ".join(f"mount --bind {self.root / name} {target}" for name, target in MOUNTED.items())
+        script = f"set -e; {mounts}; exec {self.binary} -f /etc/libvirt/{self.binary}.conf --pid-file /run/libvirt/{self.binary}.pid"
+        env = {**os.environ, "LIBVIRT_DRIVER_DIR": str(self.root / "drivers")}
+        env.pop("LIBVIRT_ADMIN_DEFAULT_URI", None)
+        with open(self.root / "daemon.out", "wb") as out:
+            self.process = subprocess.Popen(
+                ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+        _RUNNING[self.process.pid] = self
+        self._wait_ready(timeout)
+        return self
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                log = self.log
+                self.stop()
+                raise DaemonError(f"{self.binary} exited with {self.process.returncode}: {log}")
+            if self.admin_socket.exists():
+                with socket.socket(socket.AF_UNIX) as probe:
+                    try:
+                        probe.connect(str(self.admin_socket))
+                        return
+                    except OSError:
+                        pass
+            time.sleep(0.02)
+        self.stop()
+        raise DaemonError(f"{self.binary} did not open {self.admin_socket} within {timeout} s")
+
+    def restart(self) -> Daemon:
+        self.kill()
+        return self.start()
+
+    def kill(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
+        """Stop the process by its pid (and its process group), keep the folder."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        try:
+            os.killpg(self.process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        """Stop the daemon and remove its folder."""
+        if self.process is not None:
+            self.kill()
+            _RUNNING.pop(self.process.pid, None)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def nsenter(self, argv: list) -> list:
+        """argv, to be run inside this daemon's mount namespace."""
+        return ["nsenter", f"--mount=/proc/{self.pid}/ns/mnt", "--", *argv]
+
+    def __enter__(self) -> Daemon:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()

@@ -1,0 +1,49 @@
+"""The independent witness: virt-admin, the libvirt project's own CLI.
+
+Tests verify the daemon's state through it, never through the module
+under test.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+
+def virt_admin(uri: str, *args: str) -> str:
+    completed = subprocess.run(
+        ["virt-admin", "-c", uri, *args], capture_output=True, text=True, timeout=30, check=False
+    )
+    if completed.returncode != 0:
+        raise AssertionError(f"virt-admin {' '.join(args)} failed: {completed.stderr.strip()}")
+    return completed.stdout
+
+
+def _key_values(text: str) -> dict:
+    values = {}
+    for line in text.splitlines():
+        if ":" in line:
+            key, _, value = line.partition(":")
+            values[key.strip()] = int(value.strip())
+    return values
+
+
+def threadpool(uri: str, server: str) -> dict:
+    """srv-threadpool-info, with libvirt's field names (minWorkers, ...)."""
+    return _key_values(virt_admin(uri, "srv-threadpool-info", server))
+
+
+def settings(uri: str, server: str) -> dict:
+    """The settable part of a thread pool, as (min, max, prio)."""
+    pool = threadpool(uri, server)
+    return pool["minWorkers"], pool["maxWorkers"], pool["prioWorkers"]
+
+
+def client_limits(uri: str, server: str) -> dict:
+    """srv-clients-info (nclients_max, nclients, ...)."""
+    return _key_values(virt_admin(uri, "srv-clients-info", server))
+
+
+def servers(uri: str) -> list:
+    """srv-list, in order."""
+    lines = virt_admin(uri, "srv-list").splitlines()[2:]
+    return [line.split()[1] for line in lines if line.strip()]
