@@ -16,6 +16,7 @@ attributes:
     membership:
       - virtops.libvirt_admin.libvirt_admin
   platform:
+    description: Target operating system and family.
     support: full
     platforms: posix
 """
@@ -25,10 +26,12 @@ attributes:
 options: {}
 attributes:
   check_mode:
-    description: Can run in C(check_mode) and return changed status prediction without modifying the daemon.
+    description:
+      - Can run in C(check_mode) and return changed status prediction without modifying the daemon.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in C(check_mode)), when in diff mode.
+    description:
+      - Will return details on what has changed (or possibly needs changing in C(check_mode)), when in diff mode.
     support: full
   idempotent:
     description:

@@ -13,7 +13,7 @@ options:
     description:
       - Admin URI of the daemon to manage, for example V(libvirtd:///system), V(virtqemud:///system),
         V(libvirtd:///session) or V(libvirtd:///system?socket=/run/libvirt/libvirt-admin-sock).
-      - When neither O(uri) nor O(daemon) is given, libvirt chooses as C(virt-admin) does:
+      - When neither O(uri) nor O(daemon) is given, libvirt chooses as C(virt-admin) does, from
         the E(LIBVIRT_ADMIN_DEFAULT_URI) environment variable, then C(uri_default) in
         C(libvirt-admin.conf), then V(libvirtd:///system) for root.
       - The admin API is local only; the host part of the URI is ignored, so the task runs on the
@@ -27,7 +27,7 @@ options:
     type: str
 notes:
   - Only the daemon's own user may use its admin socket. System daemons run as root, so tasks need
-    C(become: true) unless they already run as root.
+    privilege escalation (C(become)) unless they already run as root.
 requirements:
   - On the managed host, the libvirt admin library C(libvirt-admin.so.0) (package C(libvirt0) on
     Debian and Ubuntu, C(libvirt-libs) on Fedora and RHEL), which every host running a libvirt daemon

@@ -145,8 +145,7 @@ class _Library:
                 func = getattr(libs[lib], name)
             except AttributeError as exc:
                 raise LibvirtAdminError(
-                    f"the installed libvirt library has no {name}(); "
-                    f"install libvirt 2.0.0 or newer ({PACKAGE_HINT})"
+                    f"the installed libvirt library has no {name}(); install libvirt 2.0.0 or newer ({PACKAGE_HINT})"
                 ) from exc
             func.restype = restype
             func.argtypes = argtypes
@@ -269,7 +268,9 @@ class AdminConnection:
     def daemon_version(self) -> int:
         """The daemon's libvirt version, packed as major * 1e6 + minor * 1e3 + micro."""
         number = ctypes.c_ulonglong()
-        self._check(self._lib.virAdmConnectGetLibVersion(self._handle, ctypes.byref(number)), "get the daemon's version")
+        self._check(
+            self._lib.virAdmConnectGetLibVersion(self._handle, ctypes.byref(number)), "get the daemon's version"
+        )
         return number.value
 
     def library_version(self) -> int:

@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import (
-    ERR_AUTH_FAILED,
     ERR_ACCESS_DENIED,
+    ERR_AUTH_FAILED,
     ERR_NO_SERVER,
     ERR_SYSTEM_ERROR,
     AdminConnection,
@@ -61,10 +61,10 @@ class AdminModule(AnsibleModule):
 
     def __init__(self, argument_spec: dict, mutually_exclusive=None, **kwargs) -> None:
         spec = {**CONNECTION_ARGSPEC, **argument_spec}
-        exclusive = [("uri", "daemon")] + list(mutually_exclusive or [])
+        exclusive = [("uri", "daemon"), *(mutually_exclusive or [])]
         super().__init__(argument_spec=spec, mutually_exclusive=exclusive, **kwargs)
         daemon = self.params["daemon"]
-        if daemon is not None and not _DAEMON_NAME.match(daemon):
+        if daemon is not None and not _DAEMON_NAME.fullmatch(daemon):
             self.fail_json(
                 msg=f"daemon must be the name of a libvirt daemon such as libvirtd or virtqemud, got {daemon!r}; "
                 "for anything else give the full admin URI in uri"

@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import ERR_INVALID_ARG, UINT_MAX, LibvirtAdminError
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import (
+    ERR_INVALID_ARG,
+    UINT_MAX,
+    LibvirtAdminError,
+)
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._servers import THREADPOOL_SETTINGS, read_threadpool
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._state import changes_between
 
@@ -34,7 +38,9 @@ def validate(current: dict, desired: dict) -> dict:
         if key not in THREADPOOL_SETTINGS:
             raise LibvirtAdminError(f"{key} is not a thread pool setting", ERR_INVALID_ARG)
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= UINT_MAX:
-            raise LibvirtAdminError(f"{key} must be a whole number from 0 to {UINT_MAX}, got {value!r}", ERR_INVALID_ARG)
+            raise LibvirtAdminError(
+                f"{key} must be a whole number from 0 to {UINT_MAX}, got {value!r}", ERR_INVALID_ARG
+            )
     merged = {key: desired.get(key, current[key]) for key in THREADPOOL_SETTINGS}
     if (merged["max_workers"] == 0) != (current["max_workers"] == 0):
         if current["max_workers"] == 0:
@@ -43,15 +49,17 @@ def validate(current: dict, desired: dict) -> dict:
             reason = "max_workers 0 would remove the worker pool, which a running daemon cannot do"
         raise LibvirtAdminError(
             f"max_workers cannot change between 0 and non-zero at runtime: {reason}; "
-            "leave max_workers out or keep it "
-            + ("0" if current["max_workers"] == 0 else "above 0"),
+            "leave max_workers out or keep it " + ("0" if current["max_workers"] == 0 else "above 0"),
             ERR_INVALID_ARG,
         )
     if merged["min_workers"] > merged["max_workers"]:
+        if merged["max_workers"] == 0:
+            advice = "this server runs without a worker pool (max_workers 0), so keep min_workers 0"
+        else:
+            advice = "set max_workers at least as high as min_workers"
         raise LibvirtAdminError(
             f"{_described('min_workers', merged, desired)} is larger than "
-            f"{_described('max_workers', merged, desired)}; "
-            "set max_workers at least as high as min_workers",
+            f"{_described('max_workers', merged, desired)}; {advice}",
             ERR_INVALID_ARG,
         )
     return merged
@@ -61,19 +69,19 @@ def predict(current: dict, changes: dict) -> dict:
     """The pool as it should read after the changes (for check mode)."""
     after = {**current, **changes}
     started = max(after["min_workers"] - current["workers"], 0)
-    after["workers"] = current["workers"] + started
-    after["free_workers"] = current["free_workers"] + started
+    workers = current["workers"] + started
+    free = current["free_workers"] + started
+    # Idle workers above a lowered max_workers exit at once; busy ones when their job ends.
+    leaving = min(max(workers - after["max_workers"], 0), free)
+    after["workers"] = workers - leaving
+    after["free_workers"] = free - leaving
     return after
 
 
 def _settled_read(conn, server: str, changes: dict) -> dict:
     after = read_threadpool(conn, server)
     deadline = time.monotonic() + SETTLE_SECONDS
-    while (
-        "prio_workers" in changes
-        and after["prio_workers"] > changes["prio_workers"]
-        and time.monotonic() < deadline
-    ):
+    while "prio_workers" in changes and after["prio_workers"] > changes["prio_workers"] and time.monotonic() < deadline:
         time.sleep(SETTLE_INTERVAL)
         after = read_threadpool(conn, server)
     return after

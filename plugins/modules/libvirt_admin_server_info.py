@@ -10,12 +10,12 @@ module: libvirt_admin_server_info
 short_description: Report the servers of a running libvirt daemon, their worker pools and client counts
 version_added: 0.1.0
 description:
-  - Reads, through libvirt's admin API, every server of a running libvirt daemon (or the ones named):
-    its worker thread pool, its client limits and current client counts, and whether its pool is
+  - Reads, through libvirt's admin API, every server of a running libvirt daemon (or the ones named),
+    with its worker thread pool, its client limits and current client counts, and whether its pool is
     exhausted, so that the server hitting its limit on active workers stands out.
   - Never changes anything.
 author:
-  - virtops.libvirt_admin contributors
+  - Virtops Team (@virtops)
 extends_documentation_fragment:
   - virtops.libvirt_admin.connection
   - virtops.libvirt_admin.attributes
@@ -112,7 +112,9 @@ servers:
           returned: success
           sample: 5
         busy_workers:
-          description: Number of worker threads running a job (O(servers[].threadpool.workers) minus free ones).
+          description:
+            - Number of worker threads running a job
+              (RV(servers[].threadpool.workers) minus RV(servers[].threadpool.free_workers)).
           type: int
           returned: success
           sample: 0
@@ -158,14 +160,13 @@ def main() -> None:
         argument_spec={"servers": {"type": "list", "elements": "str"}},
         supports_check_mode=True,
     )
-    with module.connection() as conn:
-        with module.failing_as("read the daemon's servers"):
-            result = {
-                "changed": False,
-                "uri": conn.uri(),
-                "version": version_string(conn.daemon_version()),
-                "servers": describe_servers(conn, module.params["servers"]),
-            }
+    with module.connection() as conn, module.failing_as("read the daemon's servers"):
+        result = {
+            "changed": False,
+            "uri": conn.uri(),
+            "version": version_string(conn.daemon_version()),
+            "servers": describe_servers(conn, module.params["servers"]),
+        }
     module.exit_json(**result)
 
 

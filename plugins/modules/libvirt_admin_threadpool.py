@@ -19,7 +19,7 @@ description:
     back and the task fails saying so.
   - Runtime settings last until the daemon restarts.
 author:
-  - virtops.libvirt_admin contributors
+  - Virtops Team (@virtops)
 extends_documentation_fragment:
   - virtops.libvirt_admin.connection
   - virtops.libvirt_admin.connection.server

@@ -107,7 +107,9 @@ def run_module(
     return result
 
 
-def run_playbook(playbook: str | Path, extra_vars: dict | None = None, args: list | None = None, env: dict | None = None):
+def run_playbook(
+    playbook: str | Path, extra_vars: dict | None = None, args: list | None = None, env: dict | None = None
+):
     """ansible-playbook with the default callback; returns CompletedProcess."""
     argv = [
         str(BIN / "ansible-playbook"),

@@ -109,7 +109,8 @@ class Daemon:
     def start(self, timeout: float = 15.0) -> Daemon:
         self._prepare()
         mounts = "; ".join(f"mount --bind {self.root / name} {target}" for name, target in MOUNTED.items())
-        script = f"set -e; {mounts}; exec {self.binary} -f /etc/libvirt/{self.binary}.conf --pid-file /run/libvirt/{self.binary}.pid"
+        daemon = f"{self.binary} -f /etc/libvirt/{self.binary}.conf --pid-file /run/libvirt/{self.binary}.pid"
+        script = f"set -e; {mounts}; exec {daemon}"
         env = {**os.environ, "LIBVIRT_DRIVER_DIR": str(self.root / "drivers")}
         env.pop("LIBVIRT_ADMIN_DEFAULT_URI", None)
         with open(self.root / "daemon.out", "wb") as out:

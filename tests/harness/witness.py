@@ -22,7 +22,7 @@ def _key_values(text: str) -> dict:
     values = {}
     for line in text.splitlines():
         if ":" in line:
-            key, _, value = line.partition(":")
+            key, value = line.split(":", 1)
             values[key.strip()] = int(value.strip())
     return values
 
@@ -47,3 +47,11 @@ def servers(uri: str) -> list:
     """srv-list, in order."""
     lines = virt_admin(uri, "srv-list").splitlines()[2:]
     return [line.split()[1] for line in lines if line.strip()]
+
+
+def daemon_version(uri: str) -> str:
+    """The daemon's libvirt version as virt-admin's `version` prints it."""
+    for line in virt_admin(uri, "version").splitlines():
+        if line.startswith("Running against daemon:"):
+            return line.split(":", 1)[1].strip()
+    raise AssertionError("virt-admin version did not name the daemon's version")

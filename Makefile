@@ -1,0 +1,93 @@
+# virtops.libvirt_admin: set-up, demo and tests.
+#
+#   make demo   set everything up, then run the threadpool playbook against a
+#               sandboxed libvirtd this starts and stops itself
+#   make test   set everything up, then run every test (lint, sanity, unit, integration)
+#
+# Run as root on Debian/Ubuntu: the set-up installs packages with apt and the
+# tests start libvirt daemons in private mount namespaces.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+BUILD := .build
+APT_PACKAGES := libvirt-daemon libvirt-clients libvirt-dev pkg-config gcc python3-dev python3-venv util-linux
+# ansible-test needs the collection at .../ansible_collections/<namespace>/<name>.
+SANITY_ROOT := $(BUILD)/sanity/ansible_collections/virtops/libvirt_admin
+PYTEST_WORKERS ?= 2
+# Ansible finds this checkout as virtops.libvirt_admin through a link here.
+COLLECTIONS := $(CURDIR)/$(BUILD)/collections
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+
+.PHONY: setup demo test lint sanity unit integration bench clean
+
+setup: $(BUILD)/apt.stamp $(BIN)/.installed $(BUILD)/get-pip.stamp $(COLLECTIONS)/ansible_collections/virtops/libvirt_admin
+
+$(COLLECTIONS)/ansible_collections/virtops/libvirt_admin:
+	mkdir -p $(dir $@)
+	ln -sfn $(CURDIR) $@
+
+$(BUILD)/apt.stamp:
+	@mkdir -p $(BUILD)
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing with apt: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@touch $@
+
+$(BIN)/.installed: requirements-dev.txt $(BUILD)/apt.stamp
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements-dev.txt
+	@touch $@
+
+# `ansible-test sanity --venv` downloads get-pip.py from a host these machines
+# cannot reach; put the stand-in where ansible-test looks first.
+$(BUILD)/get-pip.stamp: $(BIN)/.installed tests/sanity/get_pip_standin.py
+	@version=$$(grep -ohP "pip='\K[0-9.]+" $(VENV)/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py); \
+	mkdir -p ~/.ansible/test/cache; \
+	cp tests/sanity/get_pip_standin.py ~/.ansible/test/cache/get_pip_$${version//./_}.py
+	@touch $@
+
+demo: setup
+	$(BIN)/python -m tests.harness.sandbox -- bash -c '\
+	  set -e; \
+	  echo "=== first run: report, raise the worker pool (diff), report ==="; \
+	  $(BIN)/ansible-playbook -i localhost, -c local virtops.libvirt_admin.threadpool --diff \
+	    -e libvirt_admin_become=false -e libvirt_admin_hosts=localhost \
+	    -e libvirt_admin_min_workers=8 -e libvirt_admin_max_workers=40 -e libvirt_admin_prio_workers=8; \
+	  echo "=== second run: the same settings again, nothing to change ==="; \
+	  $(BIN)/ansible-playbook -i localhost, -c local virtops.libvirt_admin.threadpool --diff \
+	    -e libvirt_admin_become=false -e libvirt_admin_hosts=localhost \
+	    -e libvirt_admin_min_workers=8 -e libvirt_admin_max_workers=40 -e libvirt_admin_prio_workers=8 \
+	    | tee $(BUILD)/demo-rerun.log; \
+	  grep -q "changed=0" $(BUILD)/demo-rerun.log'
+
+test: setup lint sanity unit integration
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/ansible-lint --profile production --offline
+
+sanity: setup
+	rm -rf $(BUILD)/sanity
+	mkdir -p $(SANITY_ROOT)
+	git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -xf - -C $(SANITY_ROOT)
+	# A repository of its own, so that ansible-test does not see this checkout's .gitignore.
+	cd $(SANITY_ROOT) && git init -q && git add -A
+	cd $(SANITY_ROOT) && $(abspath $(BIN))/ansible-test sanity --venv --python $$($(abspath $(BIN))/python -c "import sys; print(\"%d.%d\" % sys.version_info[:2])") --color no
+
+unit: setup
+	$(BIN)/python -m pytest -q tests/unit
+
+integration: setup
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) tests/integration
+
+bench: setup
+	$(BIN)/python bench/server_info.py
+
+clean:
+	rm -rf $(BUILD) $(VENV)

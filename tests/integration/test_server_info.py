@@ -1,0 +1,101 @@
+"""libvirt_admin_server_info against real daemons, compared with virt-admin."""
+
+from __future__ import annotations
+
+import libvirt
+
+from tests.harness import witness
+from tests.harness.ansible import run_module, run_playbook
+
+MODULE = "libvirt_admin_server_info"
+
+
+def assert_matches_virt_admin(daemon, server: dict) -> None:
+    pool = witness.threadpool(daemon.uri, server["name"])
+    limits = witness.client_limits(daemon.uri, server["name"])
+    expected_pool = {
+        "min_workers": pool["minWorkers"],
+        "max_workers": pool["maxWorkers"],
+        "prio_workers": pool["prioWorkers"],
+        "workers": pool["nWorkers"],
+        "free_workers": pool["freeWorkers"],
+        "job_queue_depth": pool["jobQueueDepth"],
+    }
+    reported = dict(server["threadpool"])
+    busy = reported.pop("busy_workers")
+    # freeWorkers moves while requests (ours, virt-admin's) are served; the settings never do.
+    for key in ("min_workers", "max_workers", "prio_workers", "workers", "job_queue_depth"):
+        assert reported[key] == expected_pool[key], (key, reported, expected_pool)
+    assert busy == reported["workers"] - reported["free_workers"]
+    assert server["clients"]["max_clients"] == limits["nclients_max"]
+    assert server["clients"]["max_unauth_clients"] == limits["nclients_unauth_max"]
+    assert server["exhausted"] is False
+
+
+def test_reports_every_server_like_virt_admin(make_daemon):
+    daemon = make_daemon(config={"min_workers": 3, "max_workers": 9, "prio_workers": 2, "max_clients": 77})
+    result = run_module(MODULE, {"uri": daemon.uri})
+    assert not result.failed, result
+    assert not result.changed
+    assert [server["name"] for server in result["servers"]] == witness.servers(daemon.uri)
+    assert result["version"] == witness.daemon_version(daemon.uri)
+    assert result["uri"] == daemon.uri
+    for server in result["servers"]:
+        assert_matches_virt_admin(daemon, server)
+    main = next(server for server in result["servers"] if server["name"] == "libvirtd")
+    assert (main["threadpool"]["min_workers"], main["threadpool"]["max_workers"]) == (3, 9)
+    assert main["clients"]["max_clients"] == 77
+
+
+def test_check_mode_reports_too(daemon):
+    result = run_module(MODULE, {"uri": daemon.uri}, check=True)
+    assert not result.changed
+    assert {server["name"] for server in result["servers"]} == {"admin", "libvirtd"}
+
+
+def test_counts_real_clients(make_daemon):
+    daemon = make_daemon(drivers=("secret",))
+    connections = [libvirt.open(f"secret:///system?socket={daemon.socket}") for _ in range(3)]
+    try:
+        readonly = libvirt.openReadOnly(f"secret:///system?socket={daemon.readonly_socket}")
+        try:
+            result = run_module(MODULE, {"uri": daemon.uri, "servers": ["libvirtd"]})
+            assert [server["name"] for server in result["servers"]] == ["libvirtd"]
+            clients = result["servers"][0]["clients"]
+            assert clients["clients"] == 4
+            assert witness.client_limits(daemon.uri, "libvirtd")["nclients"] == 4
+        finally:
+            readonly.close()
+    finally:
+        for connection in connections:
+            connection.close()
+
+
+def test_unknown_server_lists_the_servers(daemon):
+    result = run_module(MODULE, {"uri": daemon.uri, "servers": ["libvirtd", "qemu"]})
+    assert result.failed
+    assert "no server named 'qemu'; its servers are: admin, libvirtd" in result.msg
+
+
+def test_module_defaults_group(daemon, tmp_path):
+    """module_defaults: group/virtops.libvirt_admin.libvirt_admin sets uri for every module."""
+    playbook = tmp_path / "group.yml"
+    playbook.write_text(
+        f"""
+- hosts: localhost
+  gather_facts: false
+  module_defaults:
+    group/virtops.libvirt_admin.libvirt_admin:
+      uri: "{daemon.uri}"
+  tasks:
+    - virtops.libvirt_admin.libvirt_admin_threadpool:
+        max_workers: 31
+    - virtops.libvirt_admin.libvirt_admin_server_info:
+      register: info
+    - ansible.builtin.assert:
+        that: (info.servers | selectattr('name', 'eq', 'libvirtd') | first).threadpool.max_workers == 31
+"""
+    )
+    completed = run_playbook(playbook)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert witness.settings(daemon.uri, "libvirtd") == (5, 31, 5)
