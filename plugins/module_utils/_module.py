@@ -82,8 +82,11 @@ class AdminModule(AnsibleModule):
         return f"server '{server}' of {where}" if server else where
 
     def fail_admin(self, action: str, error: LibvirtAdminError, server: str | None = None, **result) -> None:
-        """The one way this collection fails a task on a libvirt error."""
-        msg = f"Cannot {action} on {self.target(server)}: {error.message}"
+        """The one way this collection fails a task on a libvirt error.
+
+        action ends with its preposition: "change the thread pool of", "connect to".
+        """
+        msg = f"Cannot {action} {self.target(server)}: {error.message}"
         hint = _hint(error)
         if hint:
             msg += f"; {hint}"
@@ -100,7 +103,7 @@ class AdminModule(AnsibleModule):
     @contextmanager
     def connection(self):
         """One admin connection for the task, closed whatever happens."""
-        with self.failing_as("connect to the admin socket"):
+        with self.failing_as("connect to"):
             conn = open_connection(self.uri)
         try:
             yield conn

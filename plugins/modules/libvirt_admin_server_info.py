@@ -160,7 +160,7 @@ def main() -> None:
         argument_spec={"servers": {"type": "list", "elements": "str"}},
         supports_check_mode=True,
     )
-    with module.connection() as conn, module.failing_as("read the daemon's servers"):
+    with module.connection() as conn, module.failing_as("read the servers of"):
         result = {
             "changed": False,
             "uri": conn.uri(),

@@ -145,11 +145,11 @@ def main() -> None:
     desired = {key: module.params[key] for key in THREADPOOL_SETTINGS if module.params[key] is not None}
 
     with module.connection() as conn:
-        with module.failing_as("find the server"):
+        with module.failing_as("find the server on"):
             server = resolve_server(conn, module.params["server"])
-        with module.failing_as("read the thread pool", server):
+        with module.failing_as("read the thread pool of", server):
             before = read_threadpool(conn, server)
-        with module.failing_as("change the thread pool", server):
+        with module.failing_as("change the thread pool of", server):
             _threadpool.validate(before, desired)
             changes = changes_between(before, desired)
             if not changes:

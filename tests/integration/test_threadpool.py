@@ -163,7 +163,7 @@ def test_error_in_the_middle_of_a_change_puts_back_what_was_changed(daemon):
 
     result = run_module(MODULE, {"uri": daemon.uri, "min_workers": 2, "max_workers": 30, "prio_workers": 60})
     assert result.failed, result
-    assert "Cannot change the thread pool on server 'libvirtd'" in result.msg
+    assert "Cannot change the thread pool of server 'libvirtd'" in result.msg
     assert "Failed to create thread" in result.msg
     assert "the settings it had already changed were put back" in result.msg
     assert witness.settings(daemon.uri, "libvirtd") == DEFAULTS

@@ -44,7 +44,7 @@ def test_reports_the_servers_asked_for(fake, run):
 def test_unknown_server_lists_the_servers(fake, run):
     result = run(main, {"servers": ["libvirtd", "nope"]})
     assert result["msg"] == (
-        "Cannot read the daemon's servers on the daemon at libvirt's default admin URI: "
+        "Cannot read the servers of the daemon at libvirt's default admin URI: "
         "the daemon has no server named 'nope'; its servers are: admin, libvirtd; "
         "set server to one of the daemon's servers"
     )
@@ -65,7 +65,7 @@ def test_daemon_not_running(fake, run):
     fake.connect_error = LibvirtAdminError("Failed to connect socket to '/x': No such file or directory", 38)
     result = run(main, {"daemon": "virtqemud"})
     assert result["msg"] == (
-        "Cannot connect to the admin socket on the daemon at virtqemud:///system: "
+        "Cannot connect to the daemon at virtqemud:///system: "
         "Failed to connect socket to '/x': No such file or directory; "
         "is the daemon running? Start it, or point uri or daemon at a daemon that runs"
     )

@@ -83,7 +83,7 @@ def test_other_server_and_daemon(fake, run):
 def test_invalid_settings_fail_before_anything_is_sent(fake, run, args, message, check):
     result = run(main, args, check=check)
     assert result["failed"] is True
-    assert result["msg"].startswith(f"Cannot change the thread pool on server 'libvirtd' of {DEFAULT_TARGET}: ")
+    assert result["msg"].startswith(f"Cannot change the thread pool of server 'libvirtd' of {DEFAULT_TARGET}: ")
     assert message in result["msg"]
     assert result["libvirt_error_code"] == 8
     assert fake.setter_calls == []
@@ -119,7 +119,7 @@ def test_connection_failure_hints_at_become(fake, run):
     fake.connect_error = PERMISSION_DENIED
     result = run(main, {"uri": "libvirtd:///system", "max_workers": 30})
     assert result["msg"] == (
-        "Cannot connect to the admin socket on the daemon at libvirtd:///system: "
+        "Cannot connect to the daemon at libvirtd:///system: "
         "Failed to connect socket to '/x': Permission denied; only the daemon's own user may use its admin "
         "socket (root for a system daemon): run the task with become: true, or use the session URI of your own daemon"
     )
@@ -132,7 +132,7 @@ def test_failure_mid_change_is_rolled_back(fake, run):
     fake.fail_at = "prio"
     result = run(main, {"min_workers": 8, "max_workers": 30, "prio_workers": 9})
     assert result["msg"] == (
-        f"Cannot change the thread pool on server 'libvirtd' of {DEFAULT_TARGET}: "
+        f"Cannot change the thread pool of server 'libvirtd' of {DEFAULT_TARGET}: "
         "Failed to create thread: Resource temporarily unavailable "
         "(the settings it had already changed were put back)"
     )
