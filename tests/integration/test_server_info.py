@@ -55,7 +55,7 @@ def test_check_mode_reports_too(daemon):
 
 def test_counts_real_clients(make_daemon):
     daemon = make_daemon(drivers=("secret",))
-    connections = [libvirt.open(f"secret:///system?socket={daemon.socket}") for _ in range(3)]
+    connections = [libvirt.open(f"secret:///system?socket={daemon.socket}") for attempt in range(3)]
     try:
         readonly = libvirt.openReadOnly(f"secret:///system?socket={daemon.readonly_socket}")
         try:
