@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import libvirt
 
 from tests.harness import witness
 from tests.harness.ansible import run_module, run_playbook
+from tests.harness.load import WipeLoad
 
 MODULE = "libvirt_admin_server_info"
 
@@ -99,3 +102,31 @@ def test_module_defaults_group(daemon, tmp_path):
     completed = run_playbook(playbook)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert witness.settings(daemon.uri, "libvirtd") == (5, 31, 5)
+
+
+def test_exhausted_under_real_load(make_daemon):
+    """With one worker and five volume wipes, every worker is busy and jobs
+    queue: server_info marks the server exhausted (the admin server answers
+    from its own pool meanwhile)."""
+    daemon = make_daemon(drivers=("storage",), config={"min_workers": 1, "max_workers": 1, "prio_workers": 1})
+    with WipeLoad(daemon, volumes=5, size_mb=300) as load:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            pool = witness.threadpool(daemon.uri, "libvirtd")
+            if pool["freeWorkers"] == 0 and pool["jobQueueDepth"] >= 2:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError(f"the load did not fill the pool: {pool}")
+        result = run_module(MODULE, {"uri": daemon.uri})
+        after = witness.threadpool(daemon.uri, "libvirtd")
+    # Jobs only leave: the load still held the worker after the module ran, so it did during the run.
+    assert after["freeWorkers"] == 0, after
+    assert not load.errors
+    servers = {server["name"]: server for server in result["servers"]}
+    assert servers["admin"]["exhausted"] is False
+    main = servers["libvirtd"]
+    assert main["exhausted"] is True, main
+    assert main["threadpool"]["busy_workers"] == 1
+    assert main["threadpool"]["free_workers"] == 0
+    assert main["threadpool"]["job_queue_depth"] >= after["jobQueueDepth"]

@@ -60,6 +60,17 @@ def _invalid(text: str) -> LibvirtAdminError:
     return LibvirtAdminError(f"invalid argument: {text}", ERR_INVALID_ARG)
 
 
+# The main server's pool of LIBVIRTD_9_0 as the modules return it (snake_case keys).
+LIBVIRTD_THREADPOOL = {
+    "min_workers": 5,
+    "max_workers": 20,
+    "prio_workers": 5,
+    "workers": 5,
+    "free_workers": 5,
+    "job_queue_depth": 0,
+}
+
+
 class FakeDaemon:
     """The daemon side: servers by name, in the daemon's order, with libvirt's field names."""
 

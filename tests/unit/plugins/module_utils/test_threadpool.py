@@ -12,17 +12,10 @@ from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _thre
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import UINT_MAX, LibvirtAdminError
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._servers import THREADPOOL_SETTINGS, read_threadpool
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._state import changes_between
-from tests.unit.fake_admin import LIBVIRTD_9_0, PERMISSION_DENIED, FakeDaemon
+from tests.unit.fake_admin import LIBVIRTD_9_0, LIBVIRTD_THREADPOOL, PERMISSION_DENIED, FakeDaemon
 
 SERVER = "libvirtd"
-DEFAULTS = {
-    "min_workers": 5,
-    "max_workers": 20,
-    "prio_workers": 5,
-    "workers": 5,
-    "free_workers": 5,
-    "job_queue_depth": 0,
-}
+DEFAULTS = LIBVIRTD_THREADPOOL
 STEP_FIELDS = {"min": "minWorkers", "max": "maxWorkers", "prio": "prioWorkers"}
 BROKEN_PIPE = LibvirtAdminError("Cannot write data: Broken pipe", 38)
 

@@ -6,18 +6,11 @@ import pytest
 
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import LibvirtAdminError
 from ansible_collections.virtops.libvirt_admin.plugins.modules.libvirt_admin_server_info import main
+from tests.unit.fake_admin import LIBVIRTD_THREADPOOL
 
 LIBVIRTD = {
     "name": "libvirtd",
-    "threadpool": {
-        "min_workers": 5,
-        "max_workers": 20,
-        "prio_workers": 5,
-        "workers": 5,
-        "free_workers": 5,
-        "job_queue_depth": 0,
-        "busy_workers": 0,
-    },
+    "threadpool": {**LIBVIRTD_THREADPOOL, "busy_workers": 0},
     "clients": {"max_clients": 5000, "clients": 0, "max_unauth_clients": 20, "unauth_clients": 0},
     "exhausted": False,
 }

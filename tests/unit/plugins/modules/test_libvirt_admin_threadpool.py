@@ -7,17 +7,10 @@ import copy
 import pytest
 
 from ansible_collections.virtops.libvirt_admin.plugins.modules.libvirt_admin_threadpool import main
-from tests.unit.fake_admin import PERMISSION_DENIED, VIRTLOGD_9_0
+from tests.unit.fake_admin import LIBVIRTD_THREADPOOL, PERMISSION_DENIED, VIRTLOGD_9_0
 
 DEFAULT_TARGET = "the daemon at libvirt's default admin URI"
-THREADPOOL = {
-    "min_workers": 5,
-    "max_workers": 20,
-    "prio_workers": 5,
-    "workers": 5,
-    "free_workers": 5,
-    "job_queue_depth": 0,
-}
+THREADPOOL = LIBVIRTD_THREADPOOL
 
 
 def test_first_run_sends_only_the_differing_settings(fake, run):
