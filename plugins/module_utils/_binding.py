@@ -117,6 +117,14 @@ _PROTOTYPES = {
     "virAdmServerSetThreadPoolParameters": ("admin", _INT, [_P, ctypes.POINTER(_TypedParam), _INT, _UINT]),
     "virAdmServerGetClientLimits": ("admin", _INT, [_P, _PARAMS_OUT, _INT_P, _UINT]),
     "virAdmServerSetClientLimits": ("admin", _INT, [_P, ctypes.POINTER(_TypedParam), _INT, _UINT]),
+    "virAdmServerListClients": ("admin", _INT, [_P, ctypes.POINTER(_PP), _UINT]),
+    "virAdmServerLookupClient": ("admin", _P, [_P, ctypes.c_ulonglong, _UINT]),
+    "virAdmClientGetID": ("admin", ctypes.c_ulonglong, [_P]),
+    "virAdmClientGetTimestamp": ("admin", ctypes.c_longlong, [_P]),
+    "virAdmClientGetTransport": ("admin", _INT, [_P]),
+    "virAdmClientGetInfo": ("admin", _INT, [_P, _PARAMS_OUT, _INT_P, _UINT]),
+    "virAdmClientClose": ("admin", _INT, [_P, _UINT]),
+    "virAdmClientFree": ("admin", _INT, [_P]),
     "virGetLastError": ("core", ctypes.POINTER(_Error), []),
     "virResetLastError": ("core", None, []),
     "virSetErrorFunc": ("core", None, [_P, _ERROR_FUNC]),
@@ -302,15 +310,18 @@ class AdminConnection:
         finally:
             self._lib.virAdmServerFree(server)
 
-    def _get_params(self, getter, server: str, what: str) -> dict:
+    def _read_params(self, getter, handle, what: str) -> dict:
         params = ctypes.POINTER(_TypedParam)()
         count = ctypes.c_int()
-        with self._server(server) as srv:
-            self._check(getter(srv, ctypes.byref(params), ctypes.byref(count), 0), what)
+        self._check(getter(handle, ctypes.byref(params), ctypes.byref(count), 0), what)
         try:
             return _params_to_dict(params, count.value)
         finally:
             self._lib.virTypedParamsFree(params, count.value)
+
+    def _get_params(self, getter, server: str, what: str) -> dict:
+        with self._server(server) as srv:
+            return self._read_params(getter, srv, what)
 
     def _set_params(self, setter, server: str, values: dict, what: str) -> None:
         array = _uint_params(values)
@@ -332,3 +343,55 @@ class AdminConnection:
     def set_client_limits(self, server: str, values: dict) -> None:
         """Set nclients_max and/or nclients_unauth_max in one call."""
         self._set_params(self._lib.virAdmServerSetClientLimits, server, values, "set client limits")
+
+    def _client_record(self, client, with_info: bool) -> dict:
+        record = {
+            "id": self._lib.virAdmClientGetID(client),
+            "timestamp": self._lib.virAdmClientGetTimestamp(client),
+            "transport": self._lib.virAdmClientGetTransport(client),
+        }
+        if with_info:
+            record["info"] = self._read_params(self._lib.virAdmClientGetInfo, client, "get client info")
+        return record
+
+    def list_clients(self, server: str, with_info: bool = True) -> list:
+        """The server's clients: dicts with id, timestamp (epoch seconds),
+        transport (0 unix, 1 tcp, 2 tls) and, with_info, info (the client's
+        typed parameters: readonly, sock_addr, unix_user_id, ...)."""
+        clients = _PP()
+        with self._server(server) as srv:
+            count = self._check(
+                self._lib.virAdmServerListClients(srv, ctypes.byref(clients), 0), "list the server's clients"
+            )
+        try:
+            records = []
+            for i in range(count):
+                try:
+                    records.append(self._client_record(clients[i], with_info))
+                except LibvirtAdminError as error:
+                    if error.code != ERR_NO_CLIENT:  # gone since the listing: not a client any more
+                        raise
+            return records
+        finally:
+            for i in range(count):
+                self._lib.virAdmClientFree(clients[i])
+            self._lib.free(clients)
+
+    def close_clients(self, server: str, ids) -> list:
+        """Disconnect the clients with these ids; returns the ids that were
+        gone already (not an error: clients may leave at any time)."""
+        gone = []
+        with self._server(server) as srv:
+            for client_id in ids:
+                client = self._lib.virAdmServerLookupClient(srv, client_id, 0)
+                if not client:
+                    error = self._lib.last_error(f"look up client {client_id}")
+                    if error.code != ERR_NO_CLIENT:
+                        raise error
+                    gone.append(client_id)
+                    continue
+                try:
+                    self._check(self._lib.virAdmClientClose(client, 0), f"disconnect client {client_id}")
+                finally:
+                    self._lib.virAdmClientFree(client)
+        return gone

@@ -49,10 +49,13 @@ class DaemonError(RuntimeError):
 class Daemon:
     """One sandboxed daemon (libvirtd by default)."""
 
-    def __init__(self, binary: str = "libvirtd", config: dict | None = None, drivers: tuple = ()) -> None:
+    def __init__(
+        self, binary: str = "libvirtd", config: dict | None = None, drivers: tuple = (), args: tuple = ()
+    ) -> None:
         self.binary = binary
         self.config = config or {}
         self.drivers = drivers
+        self.args = args  # extra command-line arguments, e.g. ("--listen",)
         self.root = Path(tempfile.mkdtemp(prefix="lva-", dir="/tmp"))
         self.process: subprocess.Popen | None = None
 
@@ -109,7 +112,8 @@ class Daemon:
     def start(self, timeout: float = 15.0) -> Daemon:
         self._prepare()
         mounts = "; ".join(f"mount --bind {self.root / name} {target}" for name, target in MOUNTED.items())
-        daemon = f"{self.binary} -f /etc/libvirt/{self.binary}.conf --pid-file /run/libvirt/{self.binary}.pid"
+        config, pid_file = f"/etc/libvirt/{self.binary}.conf", f"/run/libvirt/{self.binary}.pid"
+        daemon = " ".join([self.binary, "-f", config, "--pid-file", pid_file, *self.args])
         script = f"set -e; {mounts}; exec {daemon}"
         env = {**os.environ, "LIBVIRT_DRIVER_DIR": str(self.root / "drivers")}
         env.pop("LIBVIRT_ADMIN_DEFAULT_URI", None)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import time
 
-import libvirt
-
 from tests.harness import witness
 from tests.harness.ansible import run_module, run_playbook
+from tests.harness.clients import Clients
 from tests.harness.load import WipeLoad
 
 MODULE = "libvirt_admin_server_info"
@@ -58,20 +57,14 @@ def test_check_mode_reports_too(daemon):
 
 def test_counts_real_clients(make_daemon):
     daemon = make_daemon(drivers=("secret",))
-    connections = [libvirt.open(f"secret:///system?socket={daemon.socket}") for attempt in range(3)]
-    try:
-        readonly = libvirt.openReadOnly(f"secret:///system?socket={daemon.readonly_socket}")
-        try:
-            result = run_module(MODULE, {"uri": daemon.uri, "servers": ["libvirtd"]})
-            assert [server["name"] for server in result["servers"]] == ["libvirtd"]
-            clients = result["servers"][0]["clients"]
-            assert clients["clients"] == 4
-            assert witness.client_limits(daemon.uri, "libvirtd")["nclients"] == 4
-        finally:
-            readonly.close()
-    finally:
-        for connection in connections:
-            connection.close()
+    specs = [{"uri": f"secret:///system?socket={daemon.socket}"}] * 3
+    specs.append({"uri": f"secret:///system?socket={daemon.readonly_socket}", "readonly": True})
+    with Clients(specs) as clients:
+        assert all(clients.opened), clients.errors
+        result = run_module(MODULE, {"uri": daemon.uri, "servers": ["libvirtd"]})
+        assert [server["name"] for server in result["servers"]] == ["libvirtd"]
+        assert result["servers"][0]["clients"]["clients"] == 4
+        assert witness.client_limits(daemon.uri, "libvirtd")["nclients"] == 4
 
 
 def test_unknown_server_lists_the_servers(daemon):
@@ -122,7 +115,7 @@ def test_exhausted_under_real_load(make_daemon):
         after = witness.threadpool(daemon.uri, "libvirtd")
     # Jobs only leave: the load still held the worker after the module ran, so it did during the run.
     assert after["freeWorkers"] == 0, after
-    assert not load.errors
+    assert not load.wait()["errors"]
     servers = {server["name"]: server for server in result["servers"]}
     assert servers["admin"]["exhausted"] is False
     main = servers["libvirtd"]
