@@ -7,6 +7,12 @@
 
 from __future__ import annotations
 
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import (
+    ERR_INVALID_ARG,
+    UINT_MAX,
+    LibvirtAdminError,
+)
+
 
 def changes_between(current: dict, desired: dict) -> dict:
     """The desired settings whose value differs from the current one."""
@@ -19,3 +25,20 @@ def diff(before: dict, after: dict, keys) -> dict:
         "before": {key: before.get(key) for key in keys},
         "after": {key: after.get(key) for key in keys},
     }
+
+
+def described(key: str, merged: dict, desired: dict) -> str:
+    """A merged setting for an error message, saying where its value came from."""
+    source = "" if key in desired else ", the server's current value"
+    return f"{key} ({merged[key]}{source})"
+
+
+def check_uint_settings(desired: dict, settings, kind: str) -> None:
+    """Every desired setting is one of `settings` and an unsigned 32-bit integer, as libvirt takes it."""
+    for key, value in desired.items():
+        if key not in settings:
+            raise LibvirtAdminError(f"{key} is not a {kind}", ERR_INVALID_ARG)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= UINT_MAX:
+            raise LibvirtAdminError(
+                f"{key} must be a whole number from 0 to {UINT_MAX}, got {value!r}", ERR_INVALID_ARG
+            )

@@ -14,11 +14,14 @@ import time
 
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import (
     ERR_INVALID_ARG,
-    UINT_MAX,
     LibvirtAdminError,
 )
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._servers import THREADPOOL_SETTINGS, read_threadpool
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._state import changes_between
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._state import (
+    changes_between,
+    check_uint_settings,
+    described,
+)
 
 # prioWorkers reads back the number of priority threads, which lags a
 # decrease while the surplus threads exit.
@@ -26,21 +29,10 @@ SETTLE_SECONDS = 2.0
 SETTLE_INTERVAL = 0.02
 
 
-def _described(key: str, merged: dict, desired: dict) -> str:
-    source = "" if key in desired else ", the server's current value"
-    return f"{key} ({merged[key]}{source})"
-
-
 def validate(current: dict, desired: dict) -> dict:
     """The merged settings (desired over current), or LibvirtAdminError saying
     what is wrong and what to do."""
-    for key, value in desired.items():
-        if key not in THREADPOOL_SETTINGS:
-            raise LibvirtAdminError(f"{key} is not a thread pool setting", ERR_INVALID_ARG)
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= UINT_MAX:
-            raise LibvirtAdminError(
-                f"{key} must be a whole number from 0 to {UINT_MAX}, got {value!r}", ERR_INVALID_ARG
-            )
+    check_uint_settings(desired, THREADPOOL_SETTINGS, "thread pool setting")
     merged = {key: desired.get(key, current[key]) for key in THREADPOOL_SETTINGS}
     if (merged["max_workers"] == 0) != (current["max_workers"] == 0):
         if current["max_workers"] == 0:
@@ -58,8 +50,8 @@ def validate(current: dict, desired: dict) -> dict:
         else:
             advice = "set max_workers at least as high as min_workers"
         raise LibvirtAdminError(
-            f"{_described('min_workers', merged, desired)} is larger than "
-            f"{_described('max_workers', merged, desired)}; {advice}",
+            f"{described('min_workers', merged, desired)} is larger than "
+            f"{described('max_workers', merged, desired)}; {advice}",
             ERR_INVALID_ARG,
         )
     return merged
