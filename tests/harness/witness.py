@@ -18,12 +18,12 @@ def virt_admin(uri: str, *args: str) -> str:
     return completed.stdout
 
 
-def _key_values(text: str) -> dict:
+def _key_values(text: str, convert=int) -> dict:
     values = {}
     for line in text.splitlines():
         if ":" in line:
             key, value = line.split(":", 1)
-            values[key.strip()] = int(value.strip())
+            values[key.strip()] = convert(value.strip())
     return values
 
 
@@ -55,3 +55,14 @@ def daemon_version(uri: str) -> str:
         if line.startswith("Running against daemon:"):
             return line.split(":", 1)[1].strip()
     raise AssertionError("virt-admin version did not name the daemon's version")
+
+
+def client_ids(uri: str, server: str) -> list:
+    """srv-clients-list: the ids of the server's clients, in order."""
+    lines = virt_admin(uri, "srv-clients-list", server).splitlines()[2:]
+    return [int(line.split()[0]) for line in lines if line.strip()]
+
+
+def client_info(uri: str, server: str, client_id: int) -> dict:
+    """client-info, as strings (id, connection_time, transport, readonly, sock_addr, unix_user_id, ...)."""
+    return _key_values(virt_admin(uri, "client-info", server, str(client_id)), convert=str)
