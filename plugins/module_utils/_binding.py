@@ -101,36 +101,52 @@ _ULL_P = ctypes.POINTER(ctypes.c_ulonglong)
 _UINT = ctypes.c_uint
 _INT = ctypes.c_int
 
-# name: (library, restype, argtypes)
+# name: (library, libvirt version that brought it, restype, argtypes)
 _PROTOTYPES = {
-    "virAdmInitialize": ("admin", _INT, []),
-    "virAdmGetVersion": ("admin", _INT, [_ULL_P]),
-    "virAdmConnectOpen": ("admin", _P, [ctypes.c_char_p, _UINT]),
-    "virAdmConnectClose": ("admin", _INT, [_P]),
-    "virAdmConnectGetURI": ("admin", _P, [_P]),
-    "virAdmConnectGetLibVersion": ("admin", _INT, [_P, _ULL_P]),
-    "virAdmConnectListServers": ("admin", _INT, [_P, ctypes.POINTER(_PP), _UINT]),
-    "virAdmConnectLookupServer": ("admin", _P, [_P, ctypes.c_char_p, _UINT]),
-    "virAdmServerGetName": ("admin", ctypes.c_char_p, [_P]),
-    "virAdmServerFree": ("admin", _INT, [_P]),
-    "virAdmServerGetThreadPoolParameters": ("admin", _INT, [_P, _PARAMS_OUT, _INT_P, _UINT]),
-    "virAdmServerSetThreadPoolParameters": ("admin", _INT, [_P, ctypes.POINTER(_TypedParam), _INT, _UINT]),
-    "virAdmServerGetClientLimits": ("admin", _INT, [_P, _PARAMS_OUT, _INT_P, _UINT]),
-    "virAdmServerSetClientLimits": ("admin", _INT, [_P, ctypes.POINTER(_TypedParam), _INT, _UINT]),
-    "virAdmServerListClients": ("admin", _INT, [_P, ctypes.POINTER(_PP), _UINT]),
-    "virAdmServerLookupClient": ("admin", _P, [_P, ctypes.c_ulonglong, _UINT]),
-    "virAdmClientGetID": ("admin", ctypes.c_ulonglong, [_P]),
-    "virAdmClientGetTimestamp": ("admin", ctypes.c_longlong, [_P]),
-    "virAdmClientGetTransport": ("admin", _INT, [_P]),
-    "virAdmClientGetInfo": ("admin", _INT, [_P, _PARAMS_OUT, _INT_P, _UINT]),
-    "virAdmClientClose": ("admin", _INT, [_P, _UINT]),
-    "virAdmClientFree": ("admin", _INT, [_P]),
-    "virGetLastError": ("core", ctypes.POINTER(_Error), []),
-    "virResetLastError": ("core", None, []),
-    "virSetErrorFunc": ("core", None, [_P, _ERROR_FUNC]),
-    "virTypedParamsFree": ("core", None, [ctypes.POINTER(_TypedParam), _INT]),
-    "free": ("libc", None, [_P]),
+    "virAdmInitialize": ("admin", "2.0.0", _INT, []),
+    "virAdmGetVersion": ("admin", "2.0.0", _INT, [_ULL_P]),
+    "virAdmConnectOpen": ("admin", "2.0.0", _P, [ctypes.c_char_p, _UINT]),
+    "virAdmConnectClose": ("admin", "2.0.0", _INT, [_P]),
+    "virAdmConnectGetURI": ("admin", "2.0.0", _P, [_P]),
+    "virAdmConnectGetLibVersion": ("admin", "2.0.0", _INT, [_P, _ULL_P]),
+    "virAdmConnectListServers": ("admin", "2.0.0", _INT, [_P, ctypes.POINTER(_PP), _UINT]),
+    "virAdmConnectLookupServer": ("admin", "2.0.0", _P, [_P, ctypes.c_char_p, _UINT]),
+    "virAdmServerGetName": ("admin", "2.0.0", ctypes.c_char_p, [_P]),
+    "virAdmServerFree": ("admin", "2.0.0", _INT, [_P]),
+    "virAdmServerGetThreadPoolParameters": ("admin", "2.0.0", _INT, [_P, _PARAMS_OUT, _INT_P, _UINT]),
+    "virAdmServerSetThreadPoolParameters": ("admin", "2.0.0", _INT, [_P, ctypes.POINTER(_TypedParam), _INT, _UINT]),
+    "virAdmServerGetClientLimits": ("admin", "2.0.0", _INT, [_P, _PARAMS_OUT, _INT_P, _UINT]),
+    "virAdmServerSetClientLimits": ("admin", "2.0.0", _INT, [_P, ctypes.POINTER(_TypedParam), _INT, _UINT]),
+    "virAdmServerListClients": ("admin", "2.0.0", _INT, [_P, ctypes.POINTER(_PP), _UINT]),
+    "virAdmServerLookupClient": ("admin", "2.0.0", _P, [_P, ctypes.c_ulonglong, _UINT]),
+    "virAdmClientGetID": ("admin", "2.0.0", ctypes.c_ulonglong, [_P]),
+    "virAdmClientGetTimestamp": ("admin", "2.0.0", ctypes.c_longlong, [_P]),
+    "virAdmClientGetTransport": ("admin", "2.0.0", _INT, [_P]),
+    "virAdmClientGetInfo": ("admin", "2.0.0", _INT, [_P, _PARAMS_OUT, _INT_P, _UINT]),
+    "virAdmClientClose": ("admin", "2.0.0", _INT, [_P, _UINT]),
+    "virAdmClientFree": ("admin", "2.0.0", _INT, [_P]),
+    "virAdmConnectGetLoggingOutputs": ("admin", "3.0.0", _INT, [_P, ctypes.POINTER(ctypes.c_void_p), _UINT]),
+    "virAdmConnectGetLoggingFilters": ("admin", "3.0.0", _INT, [_P, ctypes.POINTER(ctypes.c_void_p), _UINT]),
+    "virAdmConnectSetLoggingOutputs": ("admin", "3.0.0", _INT, [_P, ctypes.c_char_p, _UINT]),
+    "virAdmConnectSetLoggingFilters": ("admin", "3.0.0", _INT, [_P, ctypes.c_char_p, _UINT]),
+    "virGetLastError": ("core", "0.1.0", ctypes.POINTER(_Error), []),
+    "virResetLastError": ("core", "0.1.0", None, []),
+    "virSetErrorFunc": ("core", "0.1.0", None, [_P, _ERROR_FUNC]),
+    "virTypedParamsFree": ("core", "0.1.0", None, [ctypes.POINTER(_TypedParam), _INT]),
+    "free": ("libc", "0.1.0", None, [_P]),
 }
+
+
+def _missing(name: str, since: str):
+    """Stands in for a function this host's libvirt lacks: fails when called, naming the version."""
+
+    def call(*args):
+        raise LibvirtAdminError(
+            f"this needs libvirt {since} or newer: the libvirt library on this host has no {name}() "
+            f"(upgrade {PACKAGE_HINT})"
+        )
+
+    return call
 
 
 class _Library:
@@ -148,15 +164,14 @@ class _Library:
                 f"cannot load libvirt's admin library {ADMIN_LIBRARY} ({exc}); "
                 f"install the package that provides it ({PACKAGE_HINT})"
             ) from exc
-        for name, (lib, restype, argtypes) in _PROTOTYPES.items():
+        for name, (lib, since, restype, argtypes) in _PROTOTYPES.items():
             try:
                 func = getattr(libs[lib], name)
-            except AttributeError as exc:
-                raise LibvirtAdminError(
-                    f"the installed libvirt library has no {name}(); install libvirt 2.0.0 or newer ({PACKAGE_HINT})"
-                ) from exc
-            func.restype = restype
-            func.argtypes = argtypes
+            except AttributeError:
+                func = _missing(name, since)
+            else:
+                func.restype = restype
+                func.argtypes = argtypes
             setattr(self, name, func)
         self.virSetErrorFunc(None, _ignore_error)
         if self.virAdmInitialize() < 0:
@@ -185,6 +200,12 @@ def library() -> _Library:
         if _LIBRARY is None:
             _LIBRARY = _Library()
         return _LIBRARY
+
+
+def version_number(text: str) -> int:
+    """X.Y.Z as libvirt packs versions (major * 1e6 + minor * 1e3 + micro)."""
+    major, minor, micro = (int(part) for part in text.split("."))
+    return major * 1000000 + minor * 1000 + micro
 
 
 def version_string(number: int) -> str:
@@ -395,3 +416,33 @@ class AdminConnection:
                 finally:
                     self._lib.virAdmClientFree(client)
         return gone
+
+    def _get_string(self, getter, what: str) -> str:
+        text = ctypes.c_void_p()
+        self._check(getter(self._handle, ctypes.byref(text), 0), what)
+        try:
+            return ctypes.string_at(text.value).decode("utf-8", "replace") if text.value else ""
+        finally:
+            self._lib.free(text.value)
+
+    def get_logging_outputs(self) -> str:
+        """The daemon's log outputs, as libvirt's space-separated string."""
+        return self._get_string(self._lib.virAdmConnectGetLoggingOutputs, "get the logging outputs")
+
+    def get_logging_filters(self) -> str:
+        """The daemon's log filters, as libvirt's space-separated string."""
+        return self._get_string(self._lib.virAdmConnectGetLoggingFilters, "get the logging filters")
+
+    def set_logging_outputs(self, outputs: str) -> None:
+        """Replace the daemon's log outputs ("" makes the daemon use its default)."""
+        self._check(
+            self._lib.virAdmConnectSetLoggingOutputs(self._handle, outputs.encode("utf-8"), 0),
+            "set the logging outputs",
+        )
+
+    def set_logging_filters(self, filters: str) -> None:
+        """Replace the daemon's log filters ("" removes every filter)."""
+        self._check(
+            self._lib.virAdmConnectSetLoggingFilters(self._handle, filters.encode("utf-8"), 0),
+            "set the logging filters",
+        )

@@ -17,9 +17,10 @@ from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding imp
     ERR_ACCESS_DENIED,
     ERR_AUTH_FAILED,
     ERR_NO_SERVER,
-    ERR_SYSTEM_ERROR,
     AdminConnection,
     LibvirtAdminError,
+    version_number,
+    version_string,
 )
 
 # The unit tests swap this for a fake with the same interface.
@@ -39,12 +40,13 @@ _DAEMON_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 def _hint(error: LibvirtAdminError) -> str:
     """What the user can do about a libvirt error, where we know."""
     text = error.message
-    if error.code in (ERR_ACCESS_DENIED, ERR_AUTH_FAILED) or "Permission denied" in text:
+    connecting = "Failed to connect socket" in text
+    if error.code in (ERR_ACCESS_DENIED, ERR_AUTH_FAILED) or (connecting and "Permission denied" in text):
         return (
             "only the daemon's own user may use its admin socket (root for a system daemon): "
             "run the task with become: true, or use the session URI of your own daemon"
         )
-    if error.code == ERR_SYSTEM_ERROR and ("No such file" in text or "Connection refused" in text):
+    if connecting and ("No such file" in text or "Connection refused" in text):
         return "is the daemon running? Start it, or point uri or daemon at a daemon that runs"
     if "URI" in text:
         return (
@@ -109,3 +111,13 @@ class AdminModule(AnsibleModule):
             yield conn
         finally:
             conn.close()
+
+    def require_daemon_version(self, conn, minimum: str, feature: str) -> None:
+        """Fail, naming the version, when the daemon is older than a feature needs."""
+        with self.failing_as("read the version of"):
+            running = conn.daemon_version()
+        if running < version_number(minimum):
+            self.fail_json(
+                msg=f"{feature} needs libvirt {minimum} or newer on the daemon; {self.target()} runs "
+                f"{version_string(running)}: upgrade libvirt on that host, or leave this option out"
+            )

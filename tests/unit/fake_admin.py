@@ -11,12 +11,24 @@ libvirtd 9.0 through the real binding:
   non-zero; then min is applied (starting workers up to it), then max
   (idle surplus workers exit), then prio, stopping at the first failure;
 - virNetServerSetClientLimits: nclients_max below nclients_unauth_max is refused;
-- virTypedParamsValidate: unknown fields are refused before any rule.
+- virTypedParamsValidate: unknown fields are refused before any rule;
+- adminClientGetInfo (src/admin/admin_server.c): readonly, sasl_user_name for
+  SASL clients, then sock_addr (and tls_x509_dname for TLS) for TCP and TLS
+  clients or the peer's unix_* credentials for UNIX socket clients, then
+  selinux_context where the peer has one;
+- client ids count up from 1 per server and are never reused; closing a
+  client that is gone already is libvirt's ERR_NO_CLIENT, which the binding's
+  close_clients returns among the ids already gone rather than raising.
+
+Every connection is itself a client of the daemon's admin server (a UNIX
+socket client whose unix_process_id is this process) while it is open.
 """
 
 from __future__ import annotations
 
 import copy
+import os
+import time
 
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import (
     ERR_INVALID_ARG,
@@ -39,25 +51,96 @@ def server_state(pool: tuple, clients: tuple) -> dict:
 
 
 # A fresh libvirtd 9.0 with its compiled-in defaults, as virt-admin reads it
-# (the admin server serves the reading connection: one client, one busy worker).
+# (the admin server serves the reading connection: one busy worker, and one
+# client, which is the reading connection itself: nclients is 0 here and each
+# open connection counts as one).
 LIBVIRTD_9_0 = {
-    "admin": server_state((5, 20, 5, 4, 0, 0), (5000, 1, 0, 0)),
+    "admin": server_state((5, 20, 5, 4, 0, 0), (5000, 0, 0, 0)),
     "libvirtd": server_state((5, 20, 5, 5, 5, 0), (5000, 0, 20, 0)),
 }
 # virtlogd 9.0: servers without a worker pool, its own server listed first.
 VIRTLOGD_9_0 = {
     "virtlogd": server_state((0, 0, 0, 0, 0, 0), (1024, 0, 1024, 0)),
-    "admin": server_state((0, 0, 0, 0, 0, 0), (5000, 1, 5000, 0)),
+    "admin": server_state((0, 0, 0, 0, 0, 0), (5000, 0, 5000, 0)),
 }
 
 THREADPOOL_FIELDS = ("minWorkers", "maxWorkers", "prioWorkers")
 CLIENT_LIMIT_FIELDS = ("nclients_max", "nclients_unauth_max")
+ERR_INTERNAL_ERROR = 1
 THREAD_ERROR = LibvirtAdminError("Failed to create thread: Resource temporarily unavailable", ERR_SYSTEM_ERROR)
+SOCKET_CLOSED = LibvirtAdminError("internal error: client socket is closed", ERR_INTERNAL_ERROR)
 PERMISSION_DENIED = LibvirtAdminError("Failed to connect socket to '/x': Permission denied", ERR_SYSTEM_ERROR)
 
 
 def _invalid(text: str) -> LibvirtAdminError:
     return LibvirtAdminError(f"invalid argument: {text}", ERR_INVALID_ARG)
+
+
+ADMIN_SERVER = "admin"
+
+# virClientTransport
+TRANSPORT_NUMBERS = {"unix": 0, "tcp": 1, "tls": 2}
+# The client info fields each transport has, after readonly (and sasl_user_name
+# for SASL clients) and before selinux_context (where the peer has one).
+TRANSPORT_INFO_FIELDS = {
+    0: ("unix_user_id", "unix_user_name", "unix_group_id", "unix_group_name", "unix_process_id"),
+    1: ("sock_addr",),
+    2: ("sock_addr", "tls_x509_dname"),
+}
+OPTIONAL_INFO_FIELDS = ("sasl_user_name", "selinux_context")
+# What the fake reports for a transport's fields that a test does not give.
+DEFAULT_INFO = {
+    "unix_user_id": 0,
+    "unix_user_name": "root",
+    "unix_group_id": 0,
+    "unix_group_name": "root",
+    "unix_process_id": 4242,
+    "sock_addr": "192.0.2.10:53612",
+    "tls_x509_dname": "CN=client1,O=Example",
+}
+
+
+def client_info(transport: int, readonly: bool = False, **fields) -> dict:
+    """A client's info as the daemon reports it for this transport: readonly,
+    every field of the transport (DEFAULT_INFO where not given), and the
+    optional sasl_user_name / selinux_context only when given."""
+    allowed = TRANSPORT_INFO_FIELDS[transport]
+    foreign = sorted(set(fields) - set(allowed) - set(OPTIONAL_INFO_FIELDS))
+    if foreign:
+        raise ValueError(f"a client of transport {transport} has no {', '.join(foreign)}")
+    info = {"readonly": readonly}
+    if "sasl_user_name" in fields:
+        info["sasl_user_name"] = fields["sasl_user_name"]
+    info.update({field: fields.get(field, DEFAULT_INFO[field]) for field in allowed})
+    if "selinux_context" in fields:
+        info["selinux_context"] = fields["selinux_context"]
+    return info
+
+
+def add_sample_clients(daemon: FakeDaemon, server: str = "libvirtd") -> dict:
+    """A mix of clients on a server, ids by role (1 to 6 on a fresh server, in this order)."""
+    return {
+        "root_shell": daemon.add_client(server, "unix", age=30),
+        "alice": daemon.add_client(
+            server,
+            "unix",
+            age=300,
+            readonly=True,
+            unix_user_id=1000,
+            unix_user_name="alice",
+            unix_group_id=100,
+            unix_group_name="users",
+            unix_process_id=5151,
+            selinux_context="unconfined_u:unconfined_r:unconfined_t:s0",
+        ),
+        "tcp_old": daemon.add_client(server, "tcp", age=7200, sock_addr="192.0.2.10:53612", sasl_user_name="admin"),
+        "tcp_new": daemon.add_client(server, "tcp", age=10, readonly=True, sock_addr="198.51.100.7:40000"),
+        "tls": daemon.add_client(
+            server, "tls", age=86400, sock_addr="192.0.2.77:16514", tls_x509_dname="CN=monitor,O=Example"
+        ),
+        # connected before the daemon re-executed itself: libvirt does not know since when
+        "before_reexec": daemon.add_client(server, "unix", timestamp=0, unix_process_id=777),
+    }
 
 
 # The main server's pool of LIBVIRTD_9_0 as the modules return it (snake_case keys).
@@ -85,6 +168,9 @@ class FakeDaemon:
         self.calls: list = []  # every call on every connection: (name, *args)
         self._planned: dict = {}  # (name, call number) -> error
         self._prio_lag: dict = {}  # server -> [old value, reads left]
+        self.client_lists: dict = {}  # server -> its clients in the daemon's order: id, timestamp, transport, info
+        self._next_client_id: dict = {}  # server -> the id its next client gets
+        self._leaving: dict = {}  # server -> ids of clients that leave right after the next listing
 
     def connect(self, uri: str | None = None) -> FakeAdminConnection:
         """The factory the tests put in place of AdminConnection."""
@@ -98,6 +184,78 @@ class FakeDaemon:
     @property
     def setter_calls(self) -> list:
         return [call for call in self.calls if call[0].startswith("set_")]
+
+    def calls_of(self, name: str) -> list:
+        """The calls of method `name` that reached the daemon, in order."""
+        return [call for call in self.calls if call[0] == name]
+
+    # Clients.
+
+    def add_client(
+        self,
+        server: str,
+        transport: str = "unix",
+        age: int = 60,
+        timestamp: int | None = None,
+        readonly: bool = False,
+        **fields,
+    ) -> int:
+        """Connect a client (connected `age` seconds ago unless a timestamp is
+        given; 0 is libvirt's "not known"); fields are its client info by
+        libvirt's names. Returns its id."""
+        clients = self.server(server)["clients"]
+        number = TRANSPORT_NUMBERS[transport]
+        client_id = self._next_client_id.get(server, 1)
+        self._next_client_id[server] = client_id + 1
+        self.clients_of(server).append(
+            {
+                "id": client_id,
+                "timestamp": int(time.time()) - age if timestamp is None else timestamp,
+                "transport": number,
+                "info": client_info(number, readonly, **fields),
+            }
+        )
+        clients["nclients"] += 1
+        return client_id
+
+    def clients_of(self, server: str) -> list:
+        """The server's clients as the daemon holds them (the list itself)."""
+        return self.client_lists.setdefault(server, [])
+
+    def client_ids(self, server: str) -> list:
+        return [client["id"] for client in self.clients_of(server)]
+
+    def remove_client(self, server: str, client_id: int) -> bool:
+        """Disconnect a client; False when it was gone already. Dropping a
+        connection's own admin client drops that connection."""
+        clients = self.clients_of(server)
+        for index, client in enumerate(clients):
+            if client["id"] == client_id:
+                del clients[index]
+                self.server(server)["clients"]["nclients"] -= 1
+                if server == ADMIN_SERVER:
+                    for conn in self.connections:
+                        conn.dropped = conn.dropped or conn.own_client_id == client_id
+                return True
+        return False
+
+    def leave_after_listing(self, server: str, ids) -> None:
+        """Make these clients disconnect on their own right after the server's next listing."""
+        self._leaving.setdefault(server, set()).update(ids)
+
+    def list_clients(self, server: str, with_info: bool) -> list:
+        self.server(server)
+        listed = [
+            {key: copy.deepcopy(value) for key, value in client.items() if with_info or key != "info"}
+            for client in self.clients_of(server)
+        ]
+        for client_id in sorted(self._leaving.pop(server, set())):
+            self.remove_client(server, client_id)
+        return listed
+
+    def close_clients(self, server: str, ids: list) -> list:
+        self.server(server)
+        return [client_id for client_id in ids if not self.remove_client(server, client_id)]
 
     def settings(self, server: str) -> tuple:
         """(minWorkers, maxWorkers, prioWorkers) as the daemon holds them."""
@@ -189,6 +347,10 @@ class FakeAdminConnection:
         self._uri = uri if uri is not None else self.daemon.default_uri
         self.calls: list = []
         self.closed = False
+        self.dropped = False  # the daemon closed this connection (its own admin client was disconnected)
+        self.own_client_id: int | None = None
+        if ADMIN_SERVER in self.daemon.servers:
+            self.own_client_id = self.daemon.add_client(ADMIN_SERVER, "unix", age=0, unix_process_id=os.getpid())
         self.daemon.connections.append(self)
 
     def __enter__(self) -> FakeAdminConnection:
@@ -199,12 +361,16 @@ class FakeAdminConnection:
 
     def close(self) -> None:
         self.calls.append(("close",))
+        if not self.closed and self.own_client_id is not None:
+            self.daemon.remove_client(ADMIN_SERVER, self.own_client_id)
         self.closed = True
 
     def _call(self, name: str, *args) -> None:
         self.calls.append((name, *copy.deepcopy(args)))
         if self.closed:
             raise LibvirtAdminError("the admin connection is closed", ERR_INVALID_ARG)
+        if self.dropped:
+            raise LibvirtAdminError(SOCKET_CLOSED.message, SOCKET_CLOSED.code)
         self.daemon.record(name, *args)
 
     def uri(self) -> str:
@@ -240,3 +406,12 @@ class FakeAdminConnection:
         self._call("set_client_limits", server, values)
         _uint_params(values)
         self.daemon.set_client_limits(server, values)
+
+    def list_clients(self, server: str, with_info: bool = True) -> list:
+        self._call("list_clients", server, with_info)
+        return self.daemon.list_clients(server, with_info)
+
+    def close_clients(self, server: str, ids) -> list:
+        ids = list(ids)
+        self._call("close_clients", server, ids)
+        return self.daemon.close_clients(server, ids)

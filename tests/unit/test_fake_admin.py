@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import LibvirtAdminError
@@ -95,3 +98,93 @@ def test_planned_failure_hits_the_nth_call(fake, conn):
     conn.list_servers()
     assert error_of(conn.list_servers)[0] == 38
     conn.list_servers()
+
+
+# Clients
+
+
+def test_client_info_fields_depend_on_the_transport(fake, conn):
+    fake.add_client("libvirtd", "unix", unix_process_id=99)
+    fake.add_client("libvirtd", "tcp", readonly=True, sock_addr="192.0.2.1:4000")
+    fake.add_client("libvirtd", "tls", sasl_user_name="admin", selinux_context="system_u:system_r:virtd_t:s0")
+    assert [(client["id"], client["transport"], client["info"]) for client in conn.list_clients("libvirtd")] == [
+        (
+            1,
+            0,
+            {
+                "readonly": False,
+                "unix_user_id": 0,
+                "unix_user_name": "root",
+                "unix_group_id": 0,
+                "unix_group_name": "root",
+                "unix_process_id": 99,
+            },
+        ),
+        (2, 1, {"readonly": True, "sock_addr": "192.0.2.1:4000"}),
+        (
+            3,
+            2,
+            {
+                "readonly": False,
+                "sasl_user_name": "admin",
+                "sock_addr": "192.0.2.10:53612",
+                "tls_x509_dname": "CN=client1,O=Example",
+                "selinux_context": "system_u:system_r:virtd_t:s0",
+            },
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("transport", "field"), [("tcp", "unix_user_id"), ("unix", "sock_addr"), ("tcp", "tls_x509_dname")]
+)
+def test_a_client_has_only_its_transports_fields(fake, transport, field):
+    with pytest.raises(ValueError, match=field):
+        fake.add_client("libvirtd", transport, **{field: 1})
+
+
+def test_listing_without_info_leaves_info_out_and_is_recorded(fake, conn):
+    fake.add_client("libvirtd", "tcp", age=100)
+    (client,) = conn.list_clients("libvirtd", with_info=False)
+    assert set(client) == {"id", "timestamp", "transport"}
+    assert 99 <= time.time() - client["timestamp"] <= 102
+    assert "info" in conn.list_clients("libvirtd")[0]
+    assert fake.calls_of("list_clients") == [("list_clients", "libvirtd", False), ("list_clients", "libvirtd", True)]
+
+
+def test_closing_clients_counts_them_out(fake, conn):
+    ids = [fake.add_client("libvirtd", "tcp") for number in range(3)]
+    assert conn.get_client_limits("libvirtd")["nclients"] == 3
+    assert conn.close_clients("libvirtd", [ids[0], 42, ids[2]]) == [42]
+    assert fake.client_ids("libvirtd") == [ids[1]]
+    assert conn.get_client_limits("libvirtd")["nclients"] == 1
+    assert conn.close_clients("libvirtd", [ids[0]]) == [ids[0]]
+    assert fake.add_client("libvirtd", "tcp") == 4  # ids are not reused
+    assert error_of(conn.close_clients, "nope", [1])[0] == 95
+
+
+def test_a_client_may_leave_right_after_the_listing(fake, conn):
+    first, second = fake.add_client("libvirtd", "tcp"), fake.add_client("libvirtd", "tcp")
+    fake.leave_after_listing("libvirtd", [first])
+    assert [client["id"] for client in conn.list_clients("libvirtd")] == [first, second]
+    assert fake.client_ids("libvirtd") == [second]
+    assert conn.close_clients("libvirtd", [first, second]) == [first]
+    assert conn.list_clients("libvirtd") == []
+
+
+def test_each_open_connection_is_a_client_of_the_admin_server(fake):
+    assert fake.client_ids("admin") == []
+    with fake.connect() as conn:
+        (own,) = conn.list_clients("admin")
+        assert (own["id"], own["transport"], own["info"]["unix_process_id"]) == (conn.own_client_id, 0, os.getpid())
+        assert conn.get_client_limits("admin")["nclients"] == 1
+    assert fake.client_ids("admin") == []
+    assert fake.servers["admin"]["clients"]["nclients"] == 0
+    assert FakeDaemon({"libvirtd": fake.servers["libvirtd"]}).connect().own_client_id is None
+
+
+def test_closing_a_connections_own_client_drops_the_connection(fake, conn):
+    other = fake.connect()
+    other.close_clients("admin", [conn.own_client_id])
+    assert error_of(conn.list_servers) == (1, "internal error: client socket is closed")
+    assert other.list_servers() == ["admin", "libvirtd"]

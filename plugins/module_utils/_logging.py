@@ -1,0 +1,84 @@
+# Copyright (c) 2026, virtops.libvirt_admin contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# PRIVATE: this file is not part of the collection's public API.
+"""A daemon's logging at runtime: read it, compare it with a desired state in
+normalised form, and change outputs and filters together or not at all."""
+
+from __future__ import annotations
+
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _logstrings as logstrings
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import LibvirtAdminError
+
+LOGGING_SINCE = "3.0.0"
+
+
+def read(conn) -> dict:
+    """{"outputs": [...], "filters": [...]} parsed, filters as a user writes them."""
+    return {
+        "outputs": logstrings.read_outputs(conn.get_logging_outputs()),
+        "filters": logstrings.read_filters(conn.get_logging_filters()),
+    }
+
+
+def rendered(state: dict) -> dict:
+    """The state as lists of strings, as the module returns it."""
+    return {
+        "outputs": [logstrings.render_output(item) for item in state["outputs"]],
+        "filters": [logstrings.render_filter(item) for item in state["filters"]],
+    }
+
+
+def changes(current: dict, desired: dict) -> dict:
+    """The parts of desired (parsed) that differ from current. Filter order
+    matters (the first match wins); output order does not."""
+    changed = {}
+    if "filters" in desired and [logstrings.stored_filter(item) for item in desired["filters"]] != [
+        logstrings.stored_filter(item) for item in current["filters"]
+    ]:
+        changed["filters"] = desired["filters"]
+    if "outputs" in desired and not logstrings.same_outputs(current["outputs"], desired["outputs"]):
+        changed["outputs"] = desired["outputs"]
+    return changed
+
+
+def _send(conn, part: str, items: list) -> None:
+    if part == "filters":
+        conn.set_logging_filters(" ".join(logstrings.render_filter(item) for item in items))
+    else:
+        conn.set_logging_outputs(" ".join(logstrings.render_output(item) for item in items))
+
+
+def apply(conn, current: dict, changed: dict) -> dict:
+    """Send the changes (filters first, then outputs) and read back. If the
+    second part fails, the first is put back and the error says so."""
+    done = []
+    for part in ("filters", "outputs"):
+        if part not in changed:
+            continue
+        try:
+            _send(conn, part, changed[part])
+        except LibvirtAdminError as error:
+            raise _restore(conn, current, done, part, error) from error
+        done.append(part)
+    return read(conn)
+
+
+def _restore(conn, current: dict, done: list, failed: str, error: LibvirtAdminError) -> LibvirtAdminError:
+    if not done:
+        return LibvirtAdminError(f"setting the {failed} failed: {error.message} (nothing was changed)", error.code)
+    try:
+        for part in done:
+            _send(conn, part, current[part])
+    except LibvirtAdminError as restore_error:
+        return LibvirtAdminError(
+            f"setting the {failed} failed: {error.message}; the {' and '.join(done)} had been changed already, and "
+            f"putting them back failed too: {restore_error.message}",
+            error.code,
+        )
+    return LibvirtAdminError(
+        f"setting the {failed} failed: {error.message}; the {' and '.join(done)} had been changed already and "
+        "were put back, so nothing was changed",
+        error.code,
+    )
