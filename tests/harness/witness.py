@@ -66,3 +66,13 @@ def client_ids(uri: str, server: str) -> list:
 def client_info(uri: str, server: str, client_id: int) -> dict:
     """client-info, as strings (id, connection_time, transport, readonly, sock_addr, unix_user_id, ...)."""
     return _key_values(virt_admin(uri, "client-info", server, str(client_id)), convert=str)
+
+
+def log_outputs(uri: str) -> str:
+    """daemon-log-outputs, the daemon's string as it stores it."""
+    return virt_admin(uri, "daemon-log-outputs").split(":", 1)[1].strip()
+
+
+def log_filters(uri: str) -> str:
+    """daemon-log-filters, the daemon's string as it stores it (matches wrapped in *)."""
+    return virt_admin(uri, "daemon-log-filters").split(":", 1)[1].strip()
