@@ -12,7 +12,8 @@ version_added: 0.1.0
 description:
   - Reads, through libvirt's admin API, every server of a running libvirt daemon (or the ones named),
     with its worker thread pool, its client limits and current client counts, and whether its pool is
-    exhausted, so that the server hitting its limit on active workers stands out.
+    exhausted, so that the server hitting its limit on active workers stands out; and the daemon's
+    log outputs and filters.
   - Never changes anything.
 author:
   - Virtops Team (@virtops)
@@ -63,6 +64,25 @@ version:
   returned: success
   type: str
   sample: 9.0.0
+logging:
+  description:
+    - The daemon's log outputs and filters, as M(virtops.libvirt_admin.libvirt_admin_logging) takes them.
+    - V(null) for a daemon older than libvirt 3.0.0, which cannot report them.
+  returned: success
+  type: dict
+  contains:
+    outputs:
+      description: The log outputs.
+      type: list
+      elements: str
+      returned: success
+      sample: ["3:file:/var/log/libvirt/libvirtd.log"]
+    filters:
+      description: The log filters, in order.
+      type: list
+      elements: str
+      returned: success
+      sample: []
 servers:
   description: One entry per server, in the daemon's order.
   returned: success
@@ -150,7 +170,8 @@ servers:
           sample: 0
 """
 
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import version_string
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _logging
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import version_number, version_string
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._module import AdminModule
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._servers import describe_servers
 
@@ -161,11 +182,15 @@ def main() -> None:
         supports_check_mode=True,
     )
     with module.connection() as conn, module.failing_as("read the servers of"):
+        version = conn.daemon_version()
         result = {
             "changed": False,
             "uri": conn.uri(),
-            "version": version_string(conn.daemon_version()),
+            "version": version_string(version),
             "servers": describe_servers(conn, module.params["servers"]),
+            "logging": (
+                _logging.rendered(_logging.read(conn)) if version >= version_number(_logging.LOGGING_SINCE) else None
+            ),
         }
     module.exit_json(**result)
 

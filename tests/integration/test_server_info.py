@@ -42,6 +42,7 @@ def test_reports_every_server_like_virt_admin(make_daemon):
     assert [server["name"] for server in result["servers"]] == witness.servers(daemon.uri)
     assert result["version"] == witness.daemon_version(daemon.uri)
     assert result["uri"] == daemon.uri
+    assert result["logging"] == {"outputs": witness.log_outputs(daemon.uri).split(), "filters": []}
     for server in result["servers"]:
         assert_matches_virt_admin(daemon, server)
     main = next(server for server in result["servers"] if server["name"] == "libvirtd")
