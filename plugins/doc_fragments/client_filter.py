@@ -34,7 +34,8 @@ _CRITERIA = r"""
       sock_addr:
         description:
           - Shell-style pattern (C(*), C(?), C([...])) for the C(address:port) of a TCP or TLS client,
-            for example V(10.1.*) or V(192.0.2.10:*).
+            for example V(10.1.*) or V(192.0.2.10:*). A value without wildcards matches itself, so an IPv6
+            address such as V([2001:db8::1]:5000) can be given as it is.
         type: str
       sasl_user_name:
         description: Shell-style pattern for the SASL user name.

@@ -412,7 +412,11 @@ class AdminConnection:
                     gone.append(client_id)
                     continue
                 try:
-                    self._check(self._lib.virAdmClientClose(client, 0), f"disconnect client {client_id}")
+                    if self._lib.virAdmClientClose(client, 0) < 0:
+                        error = self._lib.last_error(f"disconnect client {client_id}")
+                        if error.code != ERR_NO_CLIENT:
+                            raise error
+                        gone.append(client_id)
                 finally:
                     self._lib.virAdmClientFree(client)
         return gone

@@ -107,7 +107,8 @@ def matches(record: dict, criteria: dict, now: float) -> bool:
             if now - record["connected_since"] < wanted:
                 return False
         elif key in PATTERN_CRITERIA:
-            if value is None or not fnmatchcase(value, wanted):
+            # A literal value matches itself too: an IPv6 sock_addr ("[2001:db8::1]:5000") is no valid pattern.
+            if value is None or not (value == wanted or fnmatchcase(value, wanted)):
                 return False
         elif value != wanted:
             return False

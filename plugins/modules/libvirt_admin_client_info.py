@@ -88,7 +88,7 @@ clients:
       description: The same moment in UTC, ISO 8601 (V(null) when libvirt does not know).
       type: str
       returned: success
-      sample: "2026-11-26T14:00:15Z"
+      sample: "2026-11-26T13:55:39Z"
     readonly:
       description: Whether the connection is read-only.
       type: bool

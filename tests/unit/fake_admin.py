@@ -169,6 +169,8 @@ class FakeDaemon:
         self._planned: dict = {}  # (name, call number) -> error
         self._prio_lag: dict = {}  # server -> [old value, reads left]
         self.client_lists: dict = {}  # server -> its clients in the daemon's order: id, timestamp, transport, info
+        self.log_outputs = "3:stderr"  # as the daemon stores them
+        self.log_filters = ""
         self._next_client_id: dict = {}  # server -> the id its next client gets
         self._leaving: dict = {}  # server -> ids of clients that leave right after the next listing
 
@@ -235,7 +237,7 @@ class FakeDaemon:
                 self.server(server)["clients"]["nclients"] -= 1
                 if server == ADMIN_SERVER:
                     for conn in self.connections:
-                        conn.dropped = conn.dropped or conn.own_client_id == client_id
+                        conn.dropped = conn.dropped or (not conn.closed and conn.own_client_id == client_id)
                 return True
         return False
 
@@ -361,9 +363,10 @@ class FakeAdminConnection:
 
     def close(self) -> None:
         self.calls.append(("close",))
-        if not self.closed and self.own_client_id is not None:
-            self.daemon.remove_client(ADMIN_SERVER, self.own_client_id)
-        self.closed = True
+        if not self.closed:
+            self.closed = True
+            if self.own_client_id is not None:
+                self.daemon.remove_client(ADMIN_SERVER, self.own_client_id)
 
     def _call(self, name: str, *args) -> None:
         self.calls.append((name, *copy.deepcopy(args)))
@@ -415,3 +418,21 @@ class FakeAdminConnection:
         ids = list(ids)
         self._call("close_clients", server, ids)
         return self.daemon.close_clients(server, ids)
+
+    def get_logging_outputs(self) -> str:
+        self._call("get_logging_outputs")
+        return self.daemon.log_outputs
+
+    def get_logging_filters(self) -> str:
+        self._call("get_logging_filters")
+        return self.daemon.log_filters
+
+    def set_logging_outputs(self, outputs: str) -> None:
+        self._call("set_logging_outputs", outputs)
+        self.daemon.log_outputs = outputs or "3:stderr"
+
+    def set_logging_filters(self, filters: str) -> None:
+        """Stores each match wrapped in '*', as the daemon does."""
+        self._call("set_logging_filters", filters)
+        stored = [f"{item.split(':', 1)[0]}:*{item.split(':', 1)[1].lstrip('+')}*" for item in filters.split()]
+        self.daemon.log_filters = " ".join(stored) + (" " if stored else "")

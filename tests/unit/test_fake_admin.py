@@ -188,3 +188,11 @@ def test_closing_a_connections_own_client_drops_the_connection(fake, conn):
     other.close_clients("admin", [conn.own_client_id])
     assert error_of(conn.list_servers) == (1, "internal error: client socket is closed")
     assert other.list_servers() == ["admin", "libvirtd"]
+
+
+def test_closing_a_connection_is_not_being_dropped(fake):
+    conn = fake.connect()
+    conn.close()
+    conn.close()
+    assert not conn.dropped
+    assert fake.servers["admin"]["clients"]["nclients"] == 0

@@ -12,15 +12,11 @@ from hypothesis import strategies as st
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _clients
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import UINT_MAX, LibvirtAdminError
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._servers import read_client_limits
-from tests.unit.fake_admin import LIBVIRTD_9_0, FakeDaemon, add_sample_clients, client_info
+from tests.unit.fake_admin import FakeDaemon, add_sample_clients, client_info
 
 SERVER = "libvirtd"
-RECORD_KEYS = {
-    "id",
-    "server",
-    "transport",
-    "connected_since",
-    "connected_since_iso",
+# The keys filled from each client's info (None where the client's info lacks the field).
+INFO_KEYS = {
     "readonly",
     "sock_addr",
     "sasl_user_name",
@@ -32,6 +28,7 @@ RECORD_KEYS = {
     "unix_process_id",
     "selinux_context",
 }
+RECORD_KEYS = {"id", "server", "transport", "connected_since", "connected_since_iso", *INFO_KEYS}
 NOW = 1795701339
 # The server's limits and counts as read_client_limits returns them.
 LIMITS = {"max_clients": 5000, "clients": 3, "max_unauth_clients": 20, "unauth_clients": 0}
@@ -74,7 +71,11 @@ def test_client_record_of_a_unix_client():
 def test_client_record_of_a_tls_client_renames_the_certificate_name():
     item = raw(8, 2, timestamp=NOW, sock_addr="192.0.2.7:16514", tls_x509_dname="CN=a", sasl_user_name="bob")
     record = _clients.client_record(item, "admin")
-    assert (record["server"], record["transport"], record["connected_since_iso"]) == ("admin", "tls", "2026-11-26T13:55:39Z")
+    assert (record["server"], record["transport"], record["connected_since_iso"]) == (
+        "admin",
+        "tls",
+        "2026-11-26T13:55:39Z",
+    )
     assert (record["sock_addr"], record["x509_dname"], record["sasl_user_name"]) == ("192.0.2.7:16514", "CN=a", "bob")
     assert (record["unix_user_id"], record["unix_process_id"], record["selinux_context"]) == (None, None, None)
 
@@ -82,20 +83,18 @@ def test_client_record_of_a_tls_client_renames_the_certificate_name():
 def test_client_record_without_info_or_known_time():
     record = _clients.client_record({"id": 1, "timestamp": 0, "transport": 7}, SERVER)
     assert (record["transport"], record["connected_since"], record["connected_since_iso"]) == ("7", 0, None)
-    assert [key for key, value in record.items() if value is None] == [
-        "connected_since_iso",
-        *sorted(RECORD_KEYS - {"id", "server", "transport", "connected_since", "connected_since_iso"}, key=list(record).index),
-    ]
+    assert {key for key, value in record.items() if value is None} == {"connected_since_iso", *INFO_KEYS}
 
 
 names = st.sampled_from(["root", "alice", "bob", "qemu"])
-addresses = st.sampled_from(["192.0.2.10:53612", "192.0.2.77:16514", "198.51.100.7:40000", "[2001:db8::1]:5000"])
+# (IPv6 addresses, "[2001:db8::1]:5000", are not among them: see test_a_literal_ipv6_address_matches_itself.)
+addresses = st.sampled_from(["192.0.2.10:53612", "192.0.2.77:16514", "198.51.100.7:40000", "192.0.2.100:5000"])
 dnames = st.sampled_from(["CN=monitor,O=Example", "CN=client1,O=Example", "CN=other,O=Elsewhere"])
 
 
 @st.composite
-def raw_clients(draw, info=st.booleans()) -> dict:
-    """Clients as the binding lists them: every transport, with or without info, any optional field."""
+def raw_clients(draw, with_info: bool | None = None) -> dict:
+    """Clients as the binding lists them: every transport, with info or not (either when None), any optional field."""
     transport = draw(st.sampled_from([0, 1, 2]))
     fields = {}
     if transport == 0:
@@ -115,15 +114,22 @@ def raw_clients(draw, info=st.booleans()) -> dict:
     if draw(st.booleans()):
         fields["selinux_context"] = draw(st.sampled_from(["system_u:system_r:virtd_t:s0", "u:r:t:s0"]))
     item = {"id": draw(st.integers(0, 20)), "timestamp": draw(st.integers(0, NOW)), "transport": transport}
-    if draw(info):
+    if draw(st.booleans()) if with_info is None else with_info:
         item["info"] = client_info(transport, draw(st.booleans()), **fields)
     return item
 
 
-records = raw_clients(info=st.just(True)).map(lambda item: _clients.client_record(item, SERVER))
+records = raw_clients(with_info=True).map(lambda item: _clients.client_record(item, SERVER))
 
 
-@given(item=raw_clients() | st.fixed_dictionaries({"id": st.integers(0), "timestamp": st.integers(0), "transport": st.integers(0, 9)}))
+# Listings as the binding returns them for any transport number, without info
+# (timestamps: seconds since the epoch, up to 2106).
+bare_listings = st.fixed_dictionaries(
+    {"id": st.integers(0, 2**64 - 1), "timestamp": st.integers(0, 2**32), "transport": st.integers(0, 9)}
+)
+
+
+@given(item=raw_clients() | bare_listings)
 def test_client_record_always_has_the_same_keys(item):
     record = _clients.client_record(item, SERVER)
     assert set(record) == RECORD_KEYS
@@ -138,7 +144,10 @@ def test_criteria_of_keeps_only_the_criteria_given():
     options = dict.fromkeys(_clients.FILTER_OPTIONS)
     assert _clients.criteria_of(None) == {}
     assert _clients.criteria_of(options) == {}
-    assert _clients.criteria_of({**options, "all": True, "readonly": False, "ids": []}) == {"readonly": False, "ids": []}
+    assert _clients.criteria_of({**options, "all": True, "readonly": False, "ids": []}) == {
+        "readonly": False,
+        "ids": [],
+    }
 
 
 @pytest.mark.parametrize(
@@ -244,6 +253,12 @@ def test_address_patterns_are_shell_patterns_over_address_and_port(pattern, matc
     assert _clients.matches(record, {"sock_addr": pattern}, NOW) is matched
 
 
+def test_a_literal_ipv6_address_matches_itself():
+    """libvirt writes an IPv6 client's sock_addr as [address]:port, which fnmatch would take as a character set."""
+    record = _clients.client_record(raw(1, 1, sock_addr="[2001:db8::1]:5000"), SERVER)
+    assert _clients.matches(record, {"sock_addr": "[2001:db8::1]:5000"}, NOW)
+
+
 def test_patterns_are_case_sensitive_and_never_match_a_missing_field():
     tls = _clients.client_record(raw(1, 2, tls_x509_dname="CN=Monitor,O=Example"), SERVER)
     unix = _clients.client_record(raw(2, 0), SERVER)
@@ -306,7 +321,8 @@ def test_read_clients_without_criteria_lists_every_client_in_order(fake, conn, s
 def test_read_clients_fetches_info_only_when_asked_or_needed(fake, conn, sample, criteria, with_info):
     clients = _clients.read_clients(conn, SERVER, criteria, with_info=False)
     assert fake.calls_of("list_clients") == [("list_clients", SERVER, with_info)]
-    assert all(record["readonly"] is None for record in clients) is not with_info
+    assert clients
+    assert {record["readonly"] is None for record in clients} == {not with_info}
 
 
 def test_read_clients_keeps_the_matching_ones(conn, sample):
@@ -349,7 +365,7 @@ def test_summary_examples(conn, sample):
     ]
 
 
-@given(item=raw_clients())
+@given(item=raw_clients() | bare_listings)
 def test_summary_never_fails_and_starts_with_id_and_transport(item):
     record = _clients.client_record(item, SERVER)
     assert _clients.summary(record).startswith(f"id {item['id']}, {record['transport']}")
@@ -376,9 +392,15 @@ def test_validate_limits_merges_desired_over_current():
             "towards max_clients, so keep max_unauth_clients at or below it",
         ),
         ({"max_clients": 19}, "max_unauth_clients (20, the server's current value) is larger than max_clients (19);"),
-        ({"max_unauth_clients": 5001}, "max_unauth_clients (5001) is larger than max_clients (5000, the server's current value);"),
+        (
+            {"max_unauth_clients": 5001},
+            "max_unauth_clients (5001) is larger than max_clients (5000, the server's current value);",
+        ),
         ({"max_clients": -1}, "max_clients must be a whole number from 0 to 4294967295, got -1"),
-        ({"max_unauth_clients": UINT_MAX + 1}, "max_unauth_clients must be a whole number from 0 to 4294967295, got 4294967296"),
+        (
+            {"max_unauth_clients": UINT_MAX + 1},
+            "max_unauth_clients must be a whole number from 0 to 4294967295, got 4294967296",
+        ),
         ({"max_clients": True}, "max_clients must be a whole number from 0 to 4294967295, got True"),
         ({"clients": 3}, "clients is not a client limit"),
     ],
@@ -392,9 +414,13 @@ def test_validate_limits_refuses(desired, message):
 limits = st.integers(0, 40)
 
 
-@given(current_max=limits, current_unauth=limits, desired=st.dictionaries(st.sampled_from(["max_clients", "max_unauth_clients"]), limits))
+@given(
+    current_max=limits,
+    current_unauth=limits,
+    desired=st.dictionaries(st.sampled_from(["max_clients", "max_unauth_clients"]), limits),
+)
 def test_validate_limits_accepts_exactly_what_the_daemon_accepts(current_max, current_unauth, desired):
-    fake = FakeDaemon({SERVER: {**LIBVIRTD_9_0[SERVER], "clients": {**LIBVIRTD_9_0[SERVER]["clients"]}}})
+    fake = FakeDaemon()
     fake.servers[SERVER]["clients"].update(nclients_max=current_max, nclients_unauth_max=current_unauth)
     conn = fake.connect()
     current = read_client_limits(conn, SERVER)
@@ -416,4 +442,9 @@ def test_validate_limits_accepts_exactly_what_the_daemon_accepts(current_max, cu
 def test_apply_limits_sends_libvirt_names_in_one_call(fake, conn):
     _clients.apply_limits(conn, SERVER, {"max_clients": 300, "max_unauth_clients": 30})
     assert fake.setter_calls == [("set_client_limits", SERVER, {"nclients_max": 300, "nclients_unauth_max": 30})]
-    assert read_client_limits(conn, SERVER) == {"max_clients": 300, "clients": 0, "max_unauth_clients": 30, "unauth_clients": 0}
+    assert read_client_limits(conn, SERVER) == {
+        "max_clients": 300,
+        "clients": 0,
+        "max_unauth_clients": 30,
+        "unauth_clients": 0,
+    }

@@ -24,7 +24,7 @@ SERVER = "set server to one of the daemon's servers"
         ("unsupported configuration: Unsupported URI scheme 'bogus'", 67, URI),
         ("Server not found: No server named 'x'", 95, SERVER),
         ("Failed to create thread: Resource temporarily unavailable", 38, None),
-        ("Failed to connect socket to '/x': No such file or directory", 39, None),
+        ("Failed to connect socket to '/x': No such file or directory", 39, "is the daemon running?"),
         ("cannot load libvirt's admin library", None, None),
     ],
 )

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._state import changes_between, diff
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import UINT_MAX, LibvirtAdminError
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._state import (
+    changes_between,
+    check_uint_settings,
+    described,
+    diff,
+)
 
 CURRENT = {"min_workers": 5, "max_workers": 20, "prio_workers": 5, "workers": 5}
 
@@ -31,3 +38,53 @@ def test_applying_the_changes_reaches_the_desired_state(current, desired):
     changes = changes_between(current, desired)
     assert set(changes) <= set(desired)
     assert changes_between({**current, **changes}, desired) == {}
+
+
+LIMITS = {"max_clients": "nclients_max", "max_unauth_clients": "nclients_unauth_max"}
+
+
+def test_check_uint_settings_accepts_the_uint_range():
+    check_uint_settings({"max_clients": 0, "max_unauth_clients": UINT_MAX}, LIMITS, "client limit")
+    check_uint_settings({}, LIMITS, "client limit")
+
+
+@pytest.mark.parametrize(
+    ("desired", "message"),
+    [
+        ({"max_clients": -1}, "max_clients must be a whole number from 0 to 4294967295, got -1"),
+        ({"max_clients": UINT_MAX + 1}, "max_clients must be a whole number from 0 to 4294967295, got 4294967296"),
+        ({"max_clients": False}, "max_clients must be a whole number from 0 to 4294967295, got False"),
+        ({"max_clients": "10"}, "max_clients must be a whole number from 0 to 4294967295, got '10'"),
+        ({"max_clients": 10.0}, "max_clients must be a whole number from 0 to 4294967295, got 10.0"),
+        ({"max_clients": None}, "max_clients must be a whole number from 0 to 4294967295, got None"),
+        ({"clients": 3}, "clients is not a client limit"),
+        (
+            {"max_clients": 10, "nclients_max": 10},
+            "nclients_max is not a client limit",
+        ),  # the libvirt name is not a key
+        ({"max_clients": -2, "max_unauth_clients": -3}, "max_clients must be"),  # the first one wrong is reported
+    ],
+)
+def test_check_uint_settings_refuses(desired, message):
+    with pytest.raises(LibvirtAdminError) as caught:
+        check_uint_settings(desired, LIMITS, "client limit")
+    assert caught.value.code == 8
+    assert caught.value.message.startswith(message)
+
+
+@given(st.dictionaries(st.sampled_from(sorted(LIMITS)), st.integers(-(2**33), 2**33)))
+def test_check_uint_settings_refuses_exactly_the_integers_out_of_range(desired):
+    try:
+        check_uint_settings(desired, LIMITS, "client limit")
+        accepted = True
+    except LibvirtAdminError:
+        accepted = False
+    assert accepted == all(0 <= value <= UINT_MAX for value in desired.values())
+
+
+def test_described_names_the_source_of_a_value():
+    merged = {"max_clients": 10, "max_unauth_clients": 20}
+    assert described("max_clients", merged, {"max_clients": 10}) == "max_clients (10)"
+    assert described("max_unauth_clients", merged, {"max_clients": 10}) == (
+        "max_unauth_clients (20, the server's current value)"
+    )
