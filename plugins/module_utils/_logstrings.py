@@ -37,6 +37,12 @@ def _split(kind: str, index: int, item) -> list:
         raise _bad(kind, index, item, f"it must be a string like {'3:stderr' if kind == 'outputs' else '1:qemu'}")
     if not item or any(char.isspace() for char in item):
         raise _bad(kind, index, item, "it must be one item, with no spaces (give each item separately in the list)")
+    if "\x00" in item:
+        raise _bad(kind, index, item, "it must not contain a NUL character (libvirt would cut the string there)")
+    try:
+        item.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _bad(kind, index, item, "it must be text that can be sent as UTF-8 (no lone surrogates)") from None
     fields = item.split(":")
     level = _LEVEL.fullmatch(fields[0])
     if not level:
@@ -83,7 +89,10 @@ def parse_output(item, index: int = 0) -> tuple:
 
 
 def render_filter(parsed: tuple) -> str:
-    return f"{parsed[0]}:{parsed[1]}"
+    """LEVEL:MATCH as the daemon takes it; a match that itself starts with '+' is written with the
+    '+' the daemon drops ('1:++a' for the match '+a')."""
+    level, match = parsed
+    return f"{level}:+{match}" if match.startswith("+") else f"{level}:{match}"
 
 
 def render_output(parsed: tuple) -> str:
@@ -122,7 +131,9 @@ def stored_filter(parsed: tuple) -> tuple:
 def read_filters(text: str) -> list:
     """The daemon's filter string as (level, match) the way a user writes them."""
     filters = []
-    for item in text.split():
+    for item in text.split(" "):  # the daemon separates items with ' ' only: a tab is part of an item
+        if not item:
+            continue
         level, stored = item.split(":", 1)
         match = stored[1:-1] if len(stored) >= 2 and stored.startswith("*") and stored.endswith("*") else stored
         filters.append((int(level), match))
@@ -132,7 +143,9 @@ def read_filters(text: str) -> list:
 def read_outputs(text: str) -> list:
     """The daemon's output string, parsed."""
     outputs = []
-    for item in text.split():
+    for item in text.split(" "):  # the daemon separates items with ' ' only: a tab is part of an item
+        if not item:
+            continue
         fields = item.split(":", 2)
         outputs.append((int(fields[0]), fields[1], fields[2] if len(fields) > 2 else None))
     return outputs
