@@ -4,8 +4,19 @@
 
 from __future__ import annotations
 
-# The criteria of the client filter, as suboptions (shared by match and disconnect).
-_CRITERIA = r"""
+
+class ModuleDocFragment:
+    # The client filter as libvirt_admin_client_info's match option. ansible-test wants each
+    # fragment as one string literal, so the criteria stand twice: keep DOCUMENTATION and
+    # DISCONNECT in step (a unit test checks that they are).
+    DOCUMENTATION = r"""
+options:
+  match:
+    description:
+      - Report only the clients that meet every criterion given here. Default is every client.
+      - An unknown key or a value of the wrong type is an error.
+    type: dict
+    suboptions:
       ids:
         description:
           - Client ids, as C(virt-admin srv-clients-list) lists them and
@@ -51,24 +62,8 @@ _CRITERIA = r"""
         type: int
 """
 
-
-class ModuleDocFragment:
-    # The client filter as libvirt_admin_client_info's match option.
-    DOCUMENTATION = (
-        r"""
-options:
-  match:
-    description:
-      - Report only the clients that meet every criterion given here. Default is every client.
-      - An unknown key or a value of the wrong type is an error.
-    type: dict
-    suboptions:"""
-        + _CRITERIA
-    )
-
     # The client filter as libvirt_admin_clients' disconnect option.
-    DISCONNECT = (
-        r"""
+    DISCONNECT = r"""
 options:
   disconnect:
     description:
@@ -84,6 +79,48 @@ options:
         description:
           - Disconnect every client of the server. Cannot be combined with other criteria.
         type: bool
-        default: false"""
-        + _CRITERIA
-    )
+        default: false
+      ids:
+        description:
+          - Client ids, as C(virt-admin srv-clients-list) lists them and
+            M(virtops.libvirt_admin.libvirt_admin_client_info) returns them.
+        type: list
+        elements: int
+      transport:
+        description: How the client is connected.
+        type: str
+        choices: [unix, tcp, tls]
+      readonly:
+        description: Whether the connection is read-only.
+        type: bool
+      unix_user_name:
+        description: User name of a UNIX socket client's process.
+        type: str
+      unix_user_id:
+        description: User id of a UNIX socket client's process.
+        type: int
+      unix_group_name:
+        description: Group name of a UNIX socket client's process.
+        type: str
+      unix_process_id:
+        description: Process id of a UNIX socket client.
+        type: int
+      sock_addr:
+        description:
+          - Shell-style pattern (C(*), C(?), C([...])) for the C(address:port) of a TCP or TLS client,
+            for example V(10.1.*) or V(192.0.2.10:*). A value without wildcards matches itself, so an IPv6
+            address such as V([2001:db8::1]:5000) can be given as it is.
+        type: str
+      sasl_user_name:
+        description: Shell-style pattern for the SASL user name.
+        type: str
+      x509_dname:
+        description: Shell-style pattern for the distinguished name of a TLS client's certificate.
+        type: str
+      min_age:
+        description:
+          - Connected at least this many seconds ago.
+          - Clients connected before the daemon last re-executed itself have no known time and always
+            meet this criterion.
+        type: int
+"""

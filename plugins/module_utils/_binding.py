@@ -125,6 +125,9 @@ _PROTOTYPES = {
     "virAdmClientGetInfo": ("admin", "2.0.0", _INT, [_P, _PARAMS_OUT, _INT_P, _UINT]),
     "virAdmClientClose": ("admin", "2.0.0", _INT, [_P, _UINT]),
     "virAdmClientFree": ("admin", "2.0.0", _INT, [_P]),
+    # Brought by libvirt 6.2.0, but its symbol sits in the LIBVIRT_ADMIN_2.0.0 block of
+    # libvirt-admin.so: callers check the daemon's version, not the symbol.
+    "virAdmServerUpdateTlsFiles": ("admin", "2.0.0", _INT, [_P, _UINT]),
     "virAdmConnectGetLoggingOutputs": ("admin", "3.0.0", _INT, [_P, ctypes.POINTER(ctypes.c_void_p), _UINT]),
     "virAdmConnectGetLoggingFilters": ("admin", "3.0.0", _INT, [_P, ctypes.POINTER(ctypes.c_void_p), _UINT]),
     "virAdmConnectSetLoggingOutputs": ("admin", "3.0.0", _INT, [_P, ctypes.c_char_p, _UINT]),
@@ -365,6 +368,12 @@ class AdminConnection:
         """Set nclients_max and/or nclients_unauth_max in one call."""
         self._set_params(self._lib.virAdmServerSetClientLimits, server, values, "set client limits")
 
+    def update_tls_files(self, server: str) -> None:
+        """Make the server re-read its TLS certificate, key, CA certificate and CRL
+        from their default locations (the daemon needs libvirt 6.2.0 or newer)."""
+        with self._server(server) as srv:
+            self._check(self._lib.virAdmServerUpdateTlsFiles(srv, 0), "reload the TLS files")
+
     def _client_record(self, client, with_info: bool) -> dict:
         record = {
             "id": self._lib.virAdmClientGetID(client),
@@ -424,10 +433,13 @@ class AdminConnection:
     def _get_string(self, getter, what: str) -> str:
         text = ctypes.c_void_p()
         self._check(getter(self._handle, ctypes.byref(text), 0), what)
+        address = text.value
+        if not address:
+            return ""
         try:
-            return ctypes.string_at(text.value).decode("utf-8", "replace") if text.value else ""
+            return ctypes.string_at(address).decode("utf-8", "replace")
         finally:
-            self._lib.free(text.value)
+            self._lib.free(address)
 
     def get_logging_outputs(self) -> str:
         """The daemon's log outputs, as libvirt's space-separated string."""

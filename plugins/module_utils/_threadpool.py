@@ -34,24 +34,22 @@ def validate(current: dict, desired: dict) -> dict:
     what is wrong and what to do."""
     check_uint_settings(desired, THREADPOOL_SETTINGS, "thread pool setting")
     merged = {key: desired.get(key, current[key]) for key in THREADPOOL_SETTINGS}
-    if (merged["max_workers"] == 0) != (current["max_workers"] == 0):
-        if current["max_workers"] == 0:
-            reason = "this server runs without a worker pool (max_workers 0), so its pool is fixed"
-        else:
-            reason = "max_workers 0 would remove the worker pool, which a running daemon cannot do"
+    if current["max_workers"] == 0 and merged != {key: current[key] for key in THREADPOOL_SETTINGS}:
         raise LibvirtAdminError(
-            f"max_workers cannot change between 0 and non-zero at runtime: {reason}; "
-            "leave max_workers out or keep it " + ("0" if current["max_workers"] == 0 else "above 0"),
+            "this server's thread pool is fixed: it runs without worker threads (max_workers 0), as the servers "
+            "of virtlogd and virtlockd do, and its pool cannot be changed at runtime; leave this server out",
+            ERR_INVALID_ARG,
+        )
+    if merged["max_workers"] == 0 and current["max_workers"] != 0:
+        raise LibvirtAdminError(
+            "max_workers 0 would remove the server's worker pool, which a running daemon cannot do; "
+            "keep max_workers above 0",
             ERR_INVALID_ARG,
         )
     if merged["min_workers"] > merged["max_workers"]:
-        if merged["max_workers"] == 0:
-            advice = "this server runs without a worker pool (max_workers 0), so keep min_workers 0"
-        else:
-            advice = "set max_workers at least as high as min_workers"
         raise LibvirtAdminError(
             f"{described('min_workers', merged, desired)} is larger than "
-            f"{described('max_workers', merged, desired)}; {advice}",
+            f"{described('max_workers', merged, desired)}; set max_workers at least as high as min_workers",
             ERR_INVALID_ARG,
         )
     return merged

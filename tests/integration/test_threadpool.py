@@ -110,7 +110,7 @@ def test_config_file_values_are_the_starting_point(make_daemon):
         ({"min_workers": -1}, "min_workers must be a whole number from 0 to 4294967295, got -1"),
         ({"prio_workers": 4294967296}, "prio_workers must be a whole number from 0 to 4294967295"),
         ({"min_workers": "many"}, "min_workers"),
-        ({"max_workers": 0}, "max_workers cannot change between 0 and non-zero"),
+        ({"max_workers": 0}, "max_workers 0 would remove the server's worker pool"),
         ({"server": "nosuch", "max_workers": 8}, "no server named 'nosuch'; its servers are: admin, libvirtd"),
         ({}, "one of the following is required: min_workers, max_workers, prio_workers"),
     ],

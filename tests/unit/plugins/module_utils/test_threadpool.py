@@ -58,9 +58,8 @@ def test_validate_merges_desired_over_current():
         ({"max_workers": 3}, "min_workers (5, the server's current value) is larger than max_workers (3)"),
         (
             {"max_workers": 0},
-            "max_workers cannot change between 0 and non-zero at runtime: "
-            "max_workers 0 would remove the worker pool, which a running daemon cannot do; "
-            "leave max_workers out or keep it above 0",
+            "max_workers 0 would remove the server's worker pool, which a running daemon cannot do; "
+            "keep max_workers above 0",
         ),
         ({"min_workers": -1}, "min_workers must be a whole number from 0 to 4294967295, got -1"),
         ({"prio_workers": UINT_MAX + 1}, f"prio_workers must be a whole number from 0 to {UINT_MAX}, got 4294967296"),
@@ -75,11 +74,20 @@ def test_validate_refuses(desired, message):
     assert caught.value.code == 8
 
 
-def test_validate_keeps_a_server_without_pool_at_zero():
+@pytest.mark.parametrize("desired", [{"max_workers": 3}, {"min_workers": 1}, {"prio_workers": 2}])
+def test_validate_refuses_any_change_to_a_server_without_pool(desired):
     without_pool = {**DEFAULTS, "min_workers": 0, "max_workers": 0, "prio_workers": 0}
-    with pytest.raises(LibvirtAdminError, match=r"runs without a worker pool .* keep it 0$"):
-        _threadpool.validate(without_pool, {"max_workers": 3})
-    assert _threadpool.validate(without_pool, {"max_workers": 0, "prio_workers": 2})["prio_workers"] == 2
+    with pytest.raises(LibvirtAdminError, match=r"^this server's thread pool is fixed: it runs without worker threads"):
+        _threadpool.validate(without_pool, desired)
+
+
+def test_validate_lets_a_server_without_pool_be_as_it_is():
+    without_pool = {**DEFAULTS, "min_workers": 0, "max_workers": 0, "prio_workers": 0}
+    assert _threadpool.validate(without_pool, {"max_workers": 0, "prio_workers": 0}) == {
+        "min_workers": 0,
+        "max_workers": 0,
+        "prio_workers": 0,
+    }
 
 
 counts = st.integers(0, 30)

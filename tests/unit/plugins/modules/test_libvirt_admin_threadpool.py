@@ -70,7 +70,7 @@ def test_other_server_and_daemon(fake, run):
         ({"min_workers": 25}, "min_workers (25) is larger than max_workers (20, the server's current value)"),
         ({"max_workers": 3}, "min_workers (5, the server's current value) is larger than max_workers (3)"),
         ({"prio_workers": -1}, "prio_workers must be a whole number from 0 to 4294967295, got -1"),
-        ({"max_workers": 0}, "max_workers cannot change between 0 and non-zero at runtime"),
+        ({"max_workers": 0}, "max_workers 0 would remove the server's worker pool"),
     ],
 )
 def test_invalid_settings_fail_before_anything_is_sent(fake, run, args, message, check):
@@ -87,14 +87,14 @@ def test_a_server_without_pool_keeps_it(fake, run):
     fake.servers = copy.deepcopy(VIRTLOGD_9_0)
     result = run(main, {"max_workers": 3})
     assert "server 'virtlogd'" in result["msg"]
-    assert "this server runs without a worker pool (max_workers 0)" in result["msg"]
+    assert "this server's thread pool is fixed: it runs without worker threads (max_workers 0)" in result["msg"]
     assert fake.setter_calls == []
 
 
 def test_a_server_without_pool_is_not_told_to_raise_max_workers(fake, run):
     fake.servers = copy.deepcopy(VIRTLOGD_9_0)
     result = run(main, {"min_workers": 2})
-    assert "without a worker pool" in result["msg"]
+    assert "this server's thread pool is fixed" in result["msg"]
     assert "set max_workers at least as high" not in result["msg"]
 
 
