@@ -28,6 +28,16 @@ options:
       - The task fails, listing the servers there are, when a name is not one of them.
     type: list
     elements: str
+  discover:
+    description:
+      - Report every daemon that has an admin socket on the host instead of one daemon, in one task;
+        the system daemons (sockets in C(/run/libvirt)) and, for a caller other than root, the caller's
+        session daemons (sockets in C($XDG_RUNTIME_DIR/libvirt)). The result is then RV(daemons).
+      - A daemon that cannot be read (for example a socket left behind by a daemon that is gone, or one
+        the caller may not use) is reported with RV(daemons[].error) instead of failing the task.
+      - Mutually exclusive with O(uri), O(daemon) and O(servers).
+    type: bool
+    default: false
 seealso:
   - module: virtops.libvirt_admin.libvirt_admin_threadpool
 """
@@ -45,6 +55,12 @@ EXAMPLES = r"""
   loop_control:
     label: "{{ item.name }}"
 
+- name: Report every libvirt daemon of the host
+  virtops.libvirt_admin.libvirt_admin_server_info:
+    discover: true
+  become: true
+  register: host_daemons
+
 - name: Report the main server of virtqemud only
   virtops.libvirt_admin.libvirt_admin_server_info:
     daemon: virtqemud
@@ -54,21 +70,59 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+daemons:
+  description:
+    - With O(discover=true), one entry per daemon found, each with RV(daemons[].daemon),
+      RV(daemons[].uri), RV(daemons[].error), and the keys returned for one daemon
+      (RV(version), RV(servers), RV(logging)) when it could be read.
+  returned: when O(discover=true)
+  type: list
+  elements: dict
+  contains:
+    daemon:
+      description: The daemon's name, from its admin socket's name.
+      type: str
+      returned: always
+      sample: libvirtd
+    uri:
+      description: The admin URI that reaches it.
+      type: str
+      returned: always
+      sample: libvirtd:///system?socket=/run/libvirt/libvirt-admin-sock
+    error:
+      description: Why the daemon could not be read, or V(null).
+      type: str
+      returned: always
+      sample: null
+    version:
+      description: Version of libvirt the daemon runs, as X.Y.Z.
+      type: str
+      returned: when the daemon could be read
+      sample: 9.0.0
+    servers:
+      description: The daemon's servers, as RV(servers).
+      type: list
+      elements: dict
+      returned: when the daemon could be read
+    logging:
+      description: The daemon's logging, as RV(logging).
+      type: dict
+      returned: when the daemon could be read
 uri:
   description: The admin URI of the connection, as libvirt reports it.
-  returned: success
+  returned: when O(discover=false)
   type: str
   sample: libvirtd:///system
 version:
   description: Version of libvirt the daemon runs, as X.Y.Z.
-  returned: success
+  returned: when O(discover=false)
   type: str
   sample: 9.0.0
 logging:
   description:
     - The daemon's log outputs and filters, as M(virtops.libvirt_admin.libvirt_admin_logging) takes them.
     - V(null) for a daemon older than libvirt 3.0.0, which cannot report them.
-  returned: success
+  returned: when O(discover=false)
   type: dict
   contains:
     outputs:
@@ -85,7 +139,7 @@ logging:
       sample: []
 servers:
   description: One entry per server, in the daemon's order.
-  returned: success
+  returned: when O(discover=false)
   type: list
   elements: dict
   contains:
@@ -170,28 +224,57 @@ servers:
           sample: 0
 """
 
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _logging
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import version_number, version_string
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _logging, _module
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import (
+    LibvirtAdminError,
+    version_number,
+    version_string,
+)
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._discovery import discover
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._module import AdminModule
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._servers import describe_servers
 
 
+def describe_daemon(conn, servers: list | None) -> dict:
+    """One daemon as this module returns it."""
+    version = conn.daemon_version()
+    return {
+        "uri": conn.uri(),
+        "version": version_string(version),
+        "servers": describe_servers(conn, servers),
+        "logging": (
+            _logging.rendered(_logging.read(conn)) if version >= version_number(_logging.LOGGING_SINCE) else None
+        ),
+    }
+
+
+def discovered() -> list:
+    """Every daemon with an admin socket on the host; one that cannot be read says why in error."""
+    daemons = []
+    for daemon, uri in discover():
+        entry = {"daemon": daemon, "uri": uri, "error": None}
+        try:
+            with _module.open_connection(uri) as conn:
+                entry.update(describe_daemon(conn, None))
+        except LibvirtAdminError as error:
+            entry["error"] = error.message
+        daemons.append(entry)
+    return daemons
+
+
 def main() -> None:
     module = AdminModule(
-        argument_spec={"servers": {"type": "list", "elements": "str"}},
+        argument_spec={
+            "servers": {"type": "list", "elements": "str"},
+            "discover": {"type": "bool", "default": False},
+        },
+        mutually_exclusive=[("discover", "uri"), ("discover", "daemon"), ("discover", "servers")],
         supports_check_mode=True,
     )
+    if module.params["discover"]:
+        module.exit_json(changed=False, daemons=discovered())
     with module.connection() as conn, module.failing_as("read the servers of"):
-        version = conn.daemon_version()
-        result = {
-            "changed": False,
-            "uri": conn.uri(),
-            "version": version_string(version),
-            "servers": describe_servers(conn, module.params["servers"]),
-            "logging": (
-                _logging.rendered(_logging.read(conn)) if version >= version_number(_logging.LOGGING_SINCE) else None
-            ),
-        }
+        result = {"changed": False, **describe_daemon(conn, module.params["servers"])}
     module.exit_json(**result)
 
 
