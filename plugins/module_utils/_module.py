@@ -112,12 +112,12 @@ class AdminModule(AnsibleModule):
         finally:
             conn.close()
 
-    def require_daemon_version(self, conn, minimum: str, feature: str) -> None:
+    def require_daemon_version(self, conn, minimum: str, feature: str, remedy: str = "upgrade libvirt there") -> None:
         """Fail, naming the version, when the daemon is older than a feature needs."""
         with self.failing_as("read the version of"):
             running = conn.daemon_version()
         if running < version_number(minimum):
             self.fail_json(
                 msg=f"{feature} needs libvirt {minimum} or newer on the daemon; {self.target()} runs "
-                f"{version_string(running)}: upgrade libvirt on that host, or leave this option out"
+                f"{version_string(running)}: {remedy}"
             )

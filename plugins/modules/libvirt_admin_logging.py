@@ -137,7 +137,12 @@ def main() -> None:
             desired["filters"] = logstrings.parse_filters(module.params["filters"])
 
     with module.connection() as conn:
-        module.require_daemon_version(conn, _logging.LOGGING_SINCE, "Changing logging at runtime")
+        module.require_daemon_version(
+            conn,
+            _logging.LOGGING_SINCE,
+            "Changing logging at runtime",
+            "upgrade libvirt there, or set log_outputs and log_filters in its config file",
+        )
         with module.failing_as("read the logging of"):
             before = _logging.read(conn)
         changed = _logging.changes(before, desired)

@@ -156,7 +156,12 @@ def main() -> None:
     module = AdminModule(argument_spec={**SERVER_ARGSPEC}, supports_check_mode=True)
 
     with module.connection() as conn:
-        module.require_daemon_version(conn, TLS_RELOAD_SINCE, "Reloading TLS files")
+        module.require_daemon_version(
+            conn,
+            TLS_RELOAD_SINCE,
+            "Reloading TLS files",
+            "upgrade libvirt there, or restart the daemon to load new files",
+        )
         with module.failing_as("find the server on"):
             server = resolve_server(conn, module.params["server"])
         if server == ADMIN_SERVER:

@@ -16,6 +16,8 @@ libvirtd 9.0 through the real binding:
   SASL clients, then sock_addr (and tls_x509_dname for TLS) for TCP and TLS
   clients or the peer's unix_* credentials for UNIX socket clients, then
   selinux_context where the peer has one;
+- virNetServerUpdateTlsFiles (src/rpc/virnetserver.c): a server with no TLS
+  listener (the admin server never has one) fails with an internal error;
 - client ids count up from 1 per server and are never reused; closing a
   client that is gone already is libvirt's ERR_NO_CLIENT, which the binding's
   close_clients returns among the ids already gone rather than raising.
@@ -70,6 +72,9 @@ ERR_INTERNAL_ERROR = 1
 THREAD_ERROR = LibvirtAdminError("Failed to create thread: Resource temporarily unavailable", ERR_SYSTEM_ERROR)
 SOCKET_CLOSED = LibvirtAdminError("internal error: client socket is closed", ERR_INTERNAL_ERROR)
 PERMISSION_DENIED = LibvirtAdminError("Failed to connect socket to '/x': Permission denied", ERR_SYSTEM_ERROR)
+NO_TLS_SERVICE = LibvirtAdminError(
+    "internal error: no tls service found, unable to update tls files", ERR_INTERNAL_ERROR
+)
 
 
 def _invalid(text: str) -> LibvirtAdminError:
@@ -173,6 +178,8 @@ class FakeDaemon:
         self.log_filters = ""
         self._next_client_id: dict = {}  # server -> the id its next client gets
         self._leaving: dict = {}  # server -> ids of clients that leave right after the next listing
+        self.without_tls: set = {ADMIN_SERVER}  # servers with no TLS listener (the admin server never has one)
+        self.tls_reloads: dict = {}  # server -> how many times it reloaded its TLS files
 
     def connect(self, uri: str | None = None) -> FakeAdminConnection:
         """The factory the tests put in place of AdminConnection."""
@@ -258,6 +265,13 @@ class FakeDaemon:
     def close_clients(self, server: str, ids: list) -> list:
         self.server(server)
         return [client_id for client_id in ids if not self.remove_client(server, client_id)]
+
+    def update_tls_files(self, server: str) -> None:
+        """virNetServerUpdateTlsFiles: only a server with a TLS listener can reload."""
+        self.server(server)
+        if server in self.without_tls:
+            raise LibvirtAdminError(NO_TLS_SERVICE.message, NO_TLS_SERVICE.code)
+        self.tls_reloads[server] = self.tls_reloads.get(server, 0) + 1
 
     def settings(self, server: str) -> tuple:
         """(minWorkers, maxWorkers, prioWorkers) as the daemon holds them."""
@@ -418,6 +432,10 @@ class FakeAdminConnection:
         ids = list(ids)
         self._call("close_clients", server, ids)
         return self.daemon.close_clients(server, ids)
+
+    def update_tls_files(self, server: str) -> None:
+        self._call("update_tls_files", server)
+        self.daemon.update_tls_files(server)
 
     def get_logging_outputs(self) -> str:
         self._call("get_logging_outputs")

@@ -113,7 +113,7 @@ def test_daemon_older_than_6_2_is_refused_before_anything(fake, run, check):
     result = run(main, {}, check=check)
     assert result["msg"] == (
         f"Reloading TLS files needs libvirt 6.2.0 or newer on the daemon; {DEFAULT_TARGET} runs 6.1.0: "
-        "upgrade libvirt on that host, or leave this option out"
+        "upgrade libvirt there, or restart the daemon to load new files"
     )
     assert [call[0] for call in fake.calls] == ["daemon_version"]
 
