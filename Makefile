@@ -19,10 +19,15 @@ PYTEST_WORKERS ?= 2
 # Ansible finds this checkout as virtops.libvirt_admin through a link here.
 COLLECTIONS := $(CURDIR)/$(BUILD)/collections
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+# Newer libvirt versions the tests also run (tests/integration/test_versions.py), each
+# unpacked into $(BUILD)/libvirt-X.Y beside the system's, never installed: see
+# tests/harness/libvirt_versions.py (11.3 comes from Debian's bookworm-backports).
+LIBVIRT_VERSIONS := 11.3
 
 .PHONY: setup demo test lint sanity unit integration bench clean
 
-setup: $(BUILD)/apt.stamp $(BIN)/.installed $(BUILD)/get-pip.stamp $(COLLECTIONS)/ansible_collections/virtops/libvirt_admin
+setup: $(BUILD)/apt.stamp $(BIN)/.installed $(BUILD)/get-pip.stamp $(BUILD)/debs.stamp $(COLLECTIONS)/ansible_collections/virtops/libvirt_admin \
+	$(foreach version,$(LIBVIRT_VERSIONS),$(BUILD)/libvirt-$(version).stamp)
 
 $(COLLECTIONS)/ansible_collections/virtops/libvirt_admin:
 	mkdir -p $(dir $@)
@@ -35,6 +40,19 @@ $(BUILD)/apt.stamp:
 	  echo "Installing with apt: $$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+	@touch $@
+
+# Private apt sources, lists and cache under $(BUILD)/apt-X.Y (the system's apt
+# configuration is not changed), apt-get download, dpkg -x, then an ldd check.
+$(BUILD)/libvirt-%.stamp: tests/harness/libvirt_versions.py $(BUILD)/apt.stamp
+	$(PYTHON) -m tests.harness.libvirt_versions fetch $*
+	@touch $@
+
+# Debian's shipped config files (libvirtd.conf, virtlogd.conf, ...), which the config-edit tests
+# edit: the package is downloaded, not installed.
+$(BUILD)/debs.stamp: $(BUILD)/apt.stamp
+	mkdir -p $(BUILD)/debs
+	cd $(BUILD)/debs && (apt-get download libvirt-daemon-system 2>/dev/null || (apt-get update -qq && apt-get download libvirt-daemon-system))
 	@touch $@
 
 $(BIN)/.installed: requirements-dev.txt $(BUILD)/apt.stamp
