@@ -30,6 +30,11 @@ def rendered(state: dict) -> dict:
     }
 
 
+def rendered_parts(state: dict) -> dict:
+    """Only the parts present in state (desired settings), as lists of strings."""
+    return {part: rendered({"outputs": [], "filters": [], **state})[part] for part in state}
+
+
 def changes(current: dict, desired: dict) -> dict:
     """The parts of desired (parsed) that differ from current. Filter order
     matters (the first match wins); output order does not."""

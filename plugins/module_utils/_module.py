@@ -13,6 +13,7 @@ from contextlib import contextmanager
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _persist
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import (
     ERR_ACCESS_DENIED,
     ERR_AUTH_FAILED,
@@ -95,11 +96,14 @@ class AdminModule(AnsibleModule):
         self.fail_json(msg=msg, libvirt_error_code=error.code, **result)
 
     @contextmanager
-    def failing_as(self, action: str, server: str | None = None):
-        """Run the block; a LibvirtAdminError fails the task via fail_admin."""
+    def failing_as(self, action: str, server: str | None = None, note: str | None = None):
+        """Run the block; a LibvirtAdminError fails the task via fail_admin
+        (note, if given, says what state that leaves things in)."""
         try:
             yield
         except LibvirtAdminError as error:
+            if note:
+                error = LibvirtAdminError(f"{error.message} ({note})", error.code)
             self.fail_admin(action, error, server)
 
     @contextmanager
@@ -121,3 +125,17 @@ class AdminModule(AnsibleModule):
                 msg=f"{feature} needs libvirt {minimum} or newer on the daemon; {self.target()} runs "
                 f"{version_string(running)}: {remedy}"
             )
+
+    def write_config(self, config, runtime_changed: bool, server: str | None = None) -> dict:
+        """After the runtime part: write the planned config file (not in check
+        mode) and return the result keys for it (none without persist)."""
+        if config is None:
+            return {}
+        result = {"config_file": config.path}
+        if config.changed and not self.check_mode:
+            note = "the runtime change was applied; the config file was not changed" if runtime_changed else None
+            with self.failing_as("write the config file for", server, note):
+                backup = _persist.write(config, self.params)
+            if backup:
+                result["backup_file"] = backup
+        return result

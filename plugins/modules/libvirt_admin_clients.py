@@ -15,13 +15,15 @@ description:
     C(virt-admin client-disconnect), through libvirt's admin API and without a restart.
   - Only the limits given are managed. The merged limits are validated, and the disconnect filter
     checked, before anything is changed; only the limits that differ are sent, in one call.
-  - Runtime settings last until the daemon restarts.
+  - Runtime settings last until the daemon restarts; O(persist=true) writes them to the daemon's config
+    file too.
 author:
   - Virtops Team (@virtops)
 extends_documentation_fragment:
   - virtops.libvirt_admin.connection
   - virtops.libvirt_admin.connection.server
   - virtops.libvirt_admin.client_filter.disconnect
+  - virtops.libvirt_admin.persist
   - virtops.libvirt_admin.attributes
   - virtops.libvirt_admin.attributes.state
 options:
@@ -78,6 +80,16 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+config_file:
+  description: The config file the settings were written to (with O(persist=true)).
+  returned: when O(persist=true)
+  type: str
+  sample: /etc/libvirt/libvirtd.conf
+backup_file:
+  description: The copy of the config file made before changing it (with O(backup=true)).
+  returned: when O(backup=true) and the file was changed
+  type: str
+  sample: /etc/libvirt/libvirtd.conf.2026-11-26@14:00:15~
 server:
   description: Name of the server acted on.
   returned: success
@@ -136,14 +148,15 @@ disconnected:
       selinux_context: null
 """
 
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _clients
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _clients, _persist
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._module import SERVER_ARGSPEC, AdminModule
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._persist import PERSIST_ARGSPEC
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._servers import (
     CLIENT_LIMIT_SETTINGS,
     read_client_limits,
     resolve_server,
 )
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._state import changes_between, diff
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._state import changes_between
 
 DISCONNECT_OPTIONS = {"all": {"type": "bool", "default": False}, **_clients.FILTER_OPTIONS}
 
@@ -176,6 +189,7 @@ def main() -> None:
             "max_clients": {"type": "int"},
             "max_unauth_clients": {"type": "int"},
             "disconnect": {"type": "dict", "options": DISCONNECT_OPTIONS},
+            **PERSIST_ARGSPEC,
         },
         required_one_of=[(*CLIENT_LIMIT_SETTINGS, "disconnect")],
         supports_check_mode=True,
@@ -190,6 +204,7 @@ def main() -> None:
             before = read_client_limits(conn, server)
         with module.failing_as("change the client limits of", server):
             _clients.validate_limits(before, desired)
+            config = _persist.plan(module.params, module.uri, server, "clients", desired)
         changes = changes_between(before, desired)
         doomed = []
         if criteria is not None:
@@ -197,11 +212,12 @@ def main() -> None:
                 matching = _clients.read_clients(conn, server, criteria, with_info=True)
             doomed = [record for record in matching if not _clients.is_own_connection(record)]
 
+        untouched_file = "the config file was not changed" if config is not None and config.changed else None
         if module.check_mode:
             after, disconnected = {**before, **changes}, doomed
         else:
             if changes:
-                with module.failing_as("change the client limits of", server):
+                with module.failing_as("change the client limits of", server, untouched_file):
                     _clients.apply_limits(conn, server, changes)
             gone = set()
             if doomed:
@@ -210,15 +226,17 @@ def main() -> None:
             disconnected = [record for record in doomed if record["id"] not in gone]
             with module.failing_as("read the client limits of", server):
                 after = read_client_limits(conn, server)
+        result = module.write_config(config, bool(changes), server)
 
-    result = {"changed": bool(changes or disconnected), "server": server, "limits": after, "disconnected": disconnected}
+    changed = bool(changes or disconnected) or (config is not None and config.changed)
+    result.update(changed=changed, server=server, limits=after, disconnected=disconnected)
     if module._diff:
         before_state = {key: before[key] for key in desired}
         after_state = {**before_state, **changes}
         if criteria is not None:
             before_state["matching_clients"] = [_clients.summary(record) for record in doomed]
             after_state["matching_clients"] = []
-        result["diff"] = diff(before_state, after_state, list(before_state))
+        result["diff"] = _persist.diff_with_config(before_state, after_state, list(before_state), config)
     module.exit_json(**result)
 
 

@@ -20,11 +20,13 @@ description:
     back and the task fails saying so.
   - The comparison is idempotent despite the daemon rewriting what it stores (a filter V(1:qemu) reads
     back as V(1:*qemu*), file paths are normalised); RV(logging) returns the settings as you write them.
-  - Runtime settings last until the daemon restarts. There is no runtime API for C(log_level).
+  - Runtime settings last until the daemon restarts; O(persist=true) writes them to the daemon's config
+    file too. There is no runtime API for C(log_level).
 author:
   - Virtops Team (@virtops)
 extends_documentation_fragment:
   - virtops.libvirt_admin.connection
+  - virtops.libvirt_admin.persist
   - virtops.libvirt_admin.attributes
   - virtops.libvirt_admin.attributes.state
 options:
@@ -85,6 +87,16 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+config_file:
+  description: The config file the settings were written to (with O(persist=true)).
+  returned: when O(persist=true)
+  type: str
+  sample: /etc/libvirt/libvirtd.conf
+backup_file:
+  description: The copy of the config file made before changing it (with O(backup=true)).
+  returned: when O(backup=true) and the file was changed
+  type: str
+  sample: /etc/libvirt/libvirtd.conf.2026-11-26@14:00:15~
 logging:
   description:
     - The daemon's log settings after the change, read back from the daemon and written as a user
@@ -106,10 +118,10 @@ logging:
       sample: ["1:qemu", "3:util"]
 """
 
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _logging
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _logging, _persist
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _logstrings as logstrings
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._module import AdminModule
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._state import diff
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._persist import PERSIST_ARGSPEC
 
 EMPTY_OUTPUTS = (
     "outputs must not be empty: given no outputs, the daemon falls back to a default of its own, which is "
@@ -123,6 +135,7 @@ def main() -> None:
         argument_spec={
             "outputs": {"type": "list", "elements": "raw"},
             "filters": {"type": "list", "elements": "raw"},
+            **PERSIST_ARGSPEC,
         },
         required_one_of=[("outputs", "filters")],
         supports_check_mode=True,
@@ -135,6 +148,9 @@ def main() -> None:
             desired["outputs"] = logstrings.parse_outputs(module.params["outputs"])
         if module.params["filters"] is not None:
             desired["filters"] = logstrings.parse_filters(module.params["filters"])
+
+    with module.failing_as("plan the config file edit for"):
+        config = _persist.plan(module.params, module.uri, None, "logging", _logging.rendered_parts(desired))
 
     with module.connection() as conn:
         module.require_daemon_version(
@@ -151,12 +167,15 @@ def main() -> None:
         elif module.check_mode:
             after = {**before, **changed}
         else:
-            with module.failing_as("set the logging of"):
+            untouched_file = "the config file was not changed" if config is not None and config.changed else None
+            with module.failing_as("set the logging of", None, untouched_file):
                 after = _logging.apply(conn, before, changed)
+        result = module.write_config(config, bool(changed))
 
-    result = {"changed": bool(changed), "logging": _logging.rendered(after)}
+    result.update(changed=bool(changed) or (config is not None and config.changed), logging=_logging.rendered(after))
     if module._diff:
-        result["diff"] = diff(_logging.rendered(before), _logging.rendered({**before, **desired}), list(desired))
+        before_state, after_state = _logging.rendered(before), _logging.rendered({**before, **desired})
+        result["diff"] = _persist.diff_with_config(before_state, after_state, list(desired), config)
     module.exit_json(**result)
 
 

@@ -17,12 +17,14 @@ description:
     sent, in one call.
   - If the daemon fails part-way through the change, the settings it had already changed are put
     back and the task fails saying so.
-  - Runtime settings last until the daemon restarts.
+  - Runtime settings last until the daemon restarts; O(persist=true) writes them to the daemon's config
+    file too.
 author:
   - Virtops Team (@virtops)
 extends_documentation_fragment:
   - virtops.libvirt_admin.connection
   - virtops.libvirt_admin.connection.server
+  - virtops.libvirt_admin.persist
   - virtops.libvirt_admin.attributes
   - virtops.libvirt_admin.attributes.state
 options:
@@ -62,6 +64,13 @@ EXAMPLES = r"""
     min_workers: 10
   become: true
 
+- name: Raise the pool now and keep it after restarts (writes /etc/libvirt/libvirtd.conf too)
+  virtops.libvirt_admin.libvirt_admin_threadpool:
+    max_workers: 50
+    persist: true
+    backup: true
+  become: true
+
 - name: Give virtqemud more priority workers
   virtops.libvirt_admin.libvirt_admin_threadpool:
     daemon: virtqemud
@@ -77,6 +86,16 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+config_file:
+  description: The config file the settings were written to (with O(persist=true)).
+  returned: when O(persist=true)
+  type: str
+  sample: /etc/libvirt/libvirtd.conf
+backup_file:
+  description: The copy of the config file made before changing it (with O(backup=true)).
+  returned: when O(backup=true) and the file was changed
+  type: str
+  sample: /etc/libvirt/libvirtd.conf.2026-11-26@14:00:15~
 server:
   description: Name of the server acted on.
   returned: success
@@ -121,20 +140,22 @@ threadpool:
       sample: 0
 """
 
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _threadpool
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _persist, _threadpool
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._module import SERVER_ARGSPEC, AdminModule
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._persist import PERSIST_ARGSPEC
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._servers import (
     THREADPOOL_SETTINGS,
     read_threadpool,
     resolve_server,
 )
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._state import changes_between, diff
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._state import changes_between
 
 
 def main() -> None:
     module = AdminModule(
         argument_spec={
             **SERVER_ARGSPEC,
+            **PERSIST_ARGSPEC,
             "min_workers": {"type": "int"},
             "max_workers": {"type": "int"},
             "prio_workers": {"type": "int"},
@@ -151,17 +172,21 @@ def main() -> None:
             before = read_threadpool(conn, server)
         with module.failing_as("change the thread pool of", server):
             _threadpool.validate(before, desired)
-            changes = changes_between(before, desired)
+            config = _persist.plan(module.params, module.uri, server, "threadpool", desired)
+        changes = changes_between(before, desired)
+        untouched_file = "the config file was not changed" if config is not None and config.changed else None
+        with module.failing_as("change the thread pool of", server, untouched_file):
             if not changes:
                 after = before
             elif module.check_mode:
                 after = _threadpool.predict(before, changes)
             else:
                 after = _threadpool.apply(conn, server, before, changes)
+        result = module.write_config(config, bool(changes), server)
 
-    result = {"changed": bool(changes), "server": server, "threadpool": after}
+    result.update(changed=bool(changes) or (config is not None and config.changed), server=server, threadpool=after)
     if module._diff:
-        result["diff"] = diff(before, {**before, **desired}, desired)
+        result["diff"] = _persist.diff_with_config(before, {**before, **desired}, list(desired), config)
     module.exit_json(**result)
 
 

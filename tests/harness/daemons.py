@@ -3,9 +3,15 @@
 Each daemon sees libvirt's default paths (/run/libvirt, /etc/libvirt,
 /var/log/libvirt, /var/lib/libvirt, /var/cache/libvirt), bind-mounted from
 a folder of its own, so several run at once without touching a system
-daemon. From outside, its sockets are in <root>/run. Every daemon is
-stopped by its pid: by stop(), by the pytest fixture's finaliser, or at
-interpreter exit.
+daemon; extra_mounts gives it more folders of its own the same way (for
+example its own /etc/pki). From outside, its sockets are in <root>/run.
+Every daemon is stopped by its pid: by stop(), by the pytest fixture's
+finaliser, or at interpreter exit.
+
+Daemon(version="11.3") runs another libvirt unpacked beside the system's
+(tests.harness.libvirt_versions; `make setup` fetches it): its binary, with
+LD_LIBRARY_PATH on its libraries and its own connection drivers and
+storage backends. The default is the system's libvirt.
 """
 
 from __future__ import annotations
@@ -20,6 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.harness.libvirt_versions import Libvirt
+
+# The system libvirt's drivers (a Daemon copies from its version's driver_dir).
 DRIVER_SOURCE = Path("/usr/lib/x86_64-linux-gnu/libvirt/connection-driver")
 MOUNTED = {
     "run": "/run/libvirt",
@@ -50,12 +59,24 @@ class Daemon:
     """One sandboxed daemon (libvirtd by default)."""
 
     def __init__(
-        self, binary: str = "libvirtd", config: dict | None = None, drivers: tuple = (), args: tuple = ()
+        self,
+        binary: str = "libvirtd",
+        config: dict | None = None,
+        drivers: tuple = (),
+        args: tuple = (),
+        extra_mounts: dict | None = None,
+        version: str | None = None,
     ) -> None:
+        # None: the system's libvirt; "11.3": the one unpacked in .build/libvirt-11.3
+        # (LibvirtMissing, saying to run `make setup`, when it is not there).
+        self.libvirt = Libvirt.get(version)
         self.binary = binary
         self.config = config or {}
         self.drivers = drivers
         self.args = args  # extra command-line arguments, e.g. ("--listen",)
+        # further folders of its own: name under root -> absolute path the daemon sees it at,
+        # e.g. {"pki": "/etc/pki"} for the TLS files a root daemon reads
+        self.extra_mounts = dict(extra_mounts or {})
         self.root = Path(tempfile.mkdtemp(prefix="lva-", dir="/tmp"))
         self.process: subprocess.Popen | None = None
 
@@ -95,27 +116,37 @@ class Daemon:
         path = self.root / "daemon.out"
         return path.read_text(errors="replace") if path.exists() else ""
 
+    @property
+    def mounts(self) -> dict:
+        """Every folder under root the daemon sees elsewhere: name -> absolute path."""
+        return {**MOUNTED, **self.extra_mounts}
+
     def _prepare(self) -> None:
-        for name, target in MOUNTED.items():
+        for name, target in self.mounts.items():
             (self.root / name).mkdir(exist_ok=True)
             Path(target).mkdir(parents=True, exist_ok=True)
         lines = []
         for key, value in self.config.items():
             rendered = f'"{value}"' if isinstance(value, str) else str(int(value))
             lines.append(f"{key} = {rendered}")
-        (self.root / "etc" / f"{self.binary}.conf").write_text("".join(f"{line}\n" for line in lines))
+        config_file = self.root / "etc" / f"{self.binary}.conf"
+        if not config_file.exists():  # a restart keeps the file as the tests (or modules) left it
+            config_file.write_text("".join(f"{line}\n" for line in lines))
         drivers = self.root / "drivers"
         drivers.mkdir(exist_ok=True)
         for driver in self.drivers:
-            shutil.copy(DRIVER_SOURCE / f"libvirt_driver_{driver}.so", drivers)
+            shutil.copy(self.libvirt.driver_dir / f"libvirt_driver_{driver}.so", drivers)
 
     def start(self, timeout: float = 15.0) -> Daemon:
         self._prepare()
-        mounts = "; ".join(f"mount --bind {self.root / name} {target}" for name, target in MOUNTED.items())
+        mounts = "; ".join(f"mount --bind {self.root / name} {target}" for name, target in self.mounts.items())
         config, pid_file = f"/etc/libvirt/{self.binary}.conf", f"/run/libvirt/{self.binary}.pid"
-        daemon = " ".join([self.binary, "-f", config, "--pid-file", pid_file, *self.args])
+        # The system's binary from PATH, as ever; another version's with its libraries.
+        daemon = " ".join([self.libvirt.shell_command(self.binary), "-f", config, "--pid-file", pid_file, *self.args])
         script = f"set -e; {mounts}; exec {daemon}"
         env = {**os.environ, "LIBVIRT_DRIVER_DIR": str(self.root / "drivers")}
+        if not self.libvirt.system:  # never the system's storage backends: built for another libvirt.so
+            env["LIBVIRT_STORAGE_BACKEND_DIR"] = str(self.libvirt.storage_backend_dir)
         env.pop("LIBVIRT_ADMIN_DEFAULT_URI", None)
         with open(self.root / "daemon.out", "wb") as out:
             self.process = subprocess.Popen(
