@@ -17,7 +17,7 @@ options:
         becomes the setting where it stands; a missing key is added at the end. The file is written
         atomically (temporary file and rename), keeping its mode and owner.
       - The file part is idempotent on its own; a file that is right already is not rewritten even when
-        the runtime differs, and the reverse. RV(changed) and the diff cover both parts.
+        the runtime differs, and the reverse. C(changed) and the diff cover both parts.
       - Keys by server, for libvirtd and the modular daemons (virtqemud, virtproxyd, ...);
         the daemon's own server C(min_workers), C(max_workers), C(prio_workers), C(max_clients),
         C(max_anonymous_clients); the admin server C(admin_min_workers), C(admin_max_workers),
