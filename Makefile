@@ -24,7 +24,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 # tests/harness/libvirt_versions.py (11.3 comes from Debian's bookworm-backports).
 LIBVIRT_VERSIONS := 11.3
 
-.PHONY: setup demo test lint sanity unit integration bench clean
+.PHONY: setup demo test lint sanity unit integration integration-versions bench clean
 
 setup: $(BUILD)/apt.stamp $(BIN)/.installed $(BUILD)/get-pip.stamp $(BUILD)/debs.stamp $(COLLECTIONS)/ansible_collections/virtops/libvirt_admin \
 	$(foreach version,$(LIBVIRT_VERSIONS),$(BUILD)/libvirt-$(version).stamp)
@@ -83,7 +83,7 @@ demo: setup
 	    | tee $(BUILD)/demo-rerun.log; \
 	  grep -q "changed=0" $(BUILD)/demo-rerun.log'
 
-test: setup lint sanity unit integration
+test: setup lint sanity unit integration integration-versions
 
 lint: setup
 	$(BIN)/ruff check .
@@ -103,6 +103,13 @@ unit: setup
 
 integration: setup
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) tests/integration
+
+# The integration suite again, against daemons (and module libraries) of each other libvirt version.
+integration-versions: setup
+	@for version in $(LIBVIRT_VERSIONS); do \
+	  echo "=== integration tests against libvirt $$version ==="; \
+	  VIRTOPS_LIBVIRT_VERSION=$$version $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) tests/integration || exit 1; \
+	done
 
 bench: setup
 	$(BIN)/python bench/server_info.py

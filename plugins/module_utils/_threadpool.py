@@ -26,6 +26,9 @@ from ansible_collections.virtops.libvirt_admin.plugins.module_utils._state impor
 # prioWorkers reads back the number of priority threads, which lags a
 # decrease while the surplus threads exit.
 SETTLE_SECONDS = 2.0
+# min_workers and prio_workers threads are started at once: libvirtd aborts on absurd counts (seen:
+# 4294967295 kills libvirt 9.0 and 11.3). A pool of this size is already far beyond any real host.
+MAX_STARTED_THREADS = 100000
 SETTLE_INTERVAL = 0.02
 
 
@@ -33,6 +36,13 @@ def validate(current: dict, desired: dict) -> dict:
     """The merged settings (desired over current), or LibvirtAdminError saying
     what is wrong and what to do."""
     check_uint_settings(desired, THREADPOOL_SETTINGS, "thread pool setting")
+    for key in ("min_workers", "prio_workers"):
+        if desired.get(key, 0) > MAX_STARTED_THREADS:
+            raise LibvirtAdminError(
+                f"{key} {desired[key]} would make the daemon start that many threads at once, which kills it "
+                f"(libvirt aborts when it cannot allocate them); keep {key} at or below {MAX_STARTED_THREADS}",
+                ERR_INVALID_ARG,
+            )
     merged = {key: desired.get(key, current[key]) for key in THREADPOOL_SETTINGS}
     if current["max_workers"] == 0 and merged != {key: current[key] for key in THREADPOOL_SETTINGS}:
         raise LibvirtAdminError(

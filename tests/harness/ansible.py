@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from tests.harness.libvirt_versions import Libvirt
 
 REPO = Path(__file__).resolve().parents[2]
 FQCN = "virtops.libvirt_admin"
@@ -30,7 +33,33 @@ def collections_path() -> str:
     return str(base)
 
 
-def ansible_env(extra: dict | None = None) -> dict:
+def interpreter(libvirt: str | None = None) -> str:
+    """The Python the modules run with: TARGET_PYTHON, or for another libvirt version
+    (e.g. "11.3") a wrapper that puts that version's libraries on LD_LIBRARY_PATH
+    and execs TARGET_PYTHON. Only the module's process gets them: the controller's
+    Python and Ansible's own processes keep the system's."""
+    version = Libvirt.get(libvirt)
+    if version.system:
+        return TARGET_PYTHON
+    wrapper = Path(tempfile.gettempdir()) / f"virtops-python-{os.getuid()}" / f"libvirt-{version.name}" / "python3"
+    text = (
+        "#!/bin/sh\n"
+        f"# Written by tests/harness/ansible.py: {TARGET_PYTHON} with libvirt {version.version}'s libraries.\n"
+        f"LD_LIBRARY_PATH={shlex.quote(version.library_path)}${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}}\n"
+        "export LD_LIBRARY_PATH\n"
+        f'exec {shlex.quote(TARGET_PYTHON)} "$@"\n'
+    )
+    if not wrapper.exists() or wrapper.read_text() != text:
+        wrapper.parent.mkdir(parents=True, exist_ok=True)
+        tmp = wrapper.with_name(f".python3.{os.getpid()}")
+        tmp.write_text(text)
+        tmp.chmod(0o755)
+        tmp.replace(wrapper)  # atomic: pytest-xdist workers may write it at once
+    return str(wrapper)
+
+
+def ansible_env(extra: dict | None = None, libvirt: str | None = None) -> dict:
+    """Environment for ansible and ansible-playbook; libvirt: the libvirt version the modules load."""
     env = {
         **os.environ,
         "ANSIBLE_COLLECTIONS_PATH": collections_path(),
@@ -41,7 +70,7 @@ def ansible_env(extra: dict | None = None) -> dict:
         "ANSIBLE_LOCALHOST_WARNING": "0",
         "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
         "ANSIBLE_DEPRECATION_WARNINGS": "0",
-        "ANSIBLE_PYTHON_INTERPRETER": TARGET_PYTHON,
+        "ANSIBLE_PYTHON_INTERPRETER": interpreter(libvirt),
         "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
     }
     env.pop("LIBVIRT_ADMIN_DEFAULT_URI", None)
@@ -77,8 +106,12 @@ def run_module(
     env: dict | None = None,
     prefix: list | None = None,
     extra_args: list | None = None,
+    libvirt: str | None = None,
 ) -> Result:
-    """`ansible localhost -m virtops.libvirt_admin.<module> -a <args>`; the task's result."""
+    """`ansible localhost -m virtops.libvirt_admin.<module> -a <args>`; the task's result.
+
+    libvirt: the libvirt version whose libraries the module loads (None: the system's, or
+    $VIRTOPS_LIBVIRT_VERSION when set; "11.3": the one `make setup` unpacked in .build/libvirt-11.3)."""
     argv = [
         *(prefix or []),
         str(BIN / "ansible"),
@@ -95,7 +128,9 @@ def run_module(
         *(["--diff"] if diff else []),
         *(extra_args or []),
     ]
-    completed = subprocess.run(argv, capture_output=True, text=True, env=ansible_env(env), timeout=120, check=False)
+    completed = subprocess.run(
+        argv, capture_output=True, text=True, env=ansible_env(env, libvirt), timeout=120, check=False
+    )
     try:
         report = json.loads(completed.stdout)
         result = Result(report["tasks"][-1]["result"])
@@ -108,9 +143,13 @@ def run_module(
 
 
 def run_playbook(
-    playbook: str | Path, extra_vars: dict | None = None, args: list | None = None, env: dict | None = None
+    playbook: str | Path,
+    extra_vars: dict | None = None,
+    args: list | None = None,
+    env: dict | None = None,
+    libvirt: str | None = None,
 ):
-    """ansible-playbook with the default callback; returns CompletedProcess."""
+    """ansible-playbook with the default callback; returns CompletedProcess. libvirt: as for run_module."""
     argv = [
         str(BIN / "ansible-playbook"),
         "-i",
@@ -121,5 +160,5 @@ def run_playbook(
         *(["-e", json.dumps(extra_vars)] if extra_vars else []),
         *(args or []),
     ]
-    run_env = ansible_env({"ANSIBLE_STDOUT_CALLBACK": "default", **(env or {})})
+    run_env = ansible_env({"ANSIBLE_STDOUT_CALLBACK": "default", **(env or {})}, libvirt)
     return subprocess.run(argv, capture_output=True, text=True, env=run_env, timeout=300, check=False)

@@ -9,6 +9,7 @@ import pytest
 
 from tests.harness import witness
 from tests.harness.ansible import run_module
+from tests.harness.libvirt_versions import Libvirt
 
 THREADPOOL = "libvirt_admin_threadpool"
 DEFAULTS = (5, 20, 5)
@@ -71,11 +72,10 @@ def test_malformed_uri(daemon, uri, libvirt_says):
 
 
 def _admin_library() -> str:
-    for folder in ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib"):
-        path = os.path.join(folder, "libvirt-admin.so.0")
-        if os.path.exists(path):
-            return os.path.realpath(path)
-    raise AssertionError("libvirt-admin.so.0 not found on this machine")
+    """The libvirt-admin.so.0 the modules load (the system's, or that of $VIRTOPS_LIBVIRT_VERSION)."""
+    path = Libvirt.get().libdir / "libvirt-admin.so.0"
+    assert path.exists(), f"{path} not found on this machine"
+    return os.path.realpath(path)
 
 
 def test_admin_library_missing(daemon):
