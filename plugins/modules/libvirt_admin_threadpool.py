@@ -46,7 +46,8 @@ options:
     type: int
 notes:
   - At least one of O(min_workers), O(max_workers) and O(prio_workers) is required. Values are whole
-    numbers from 0 to 4294967295.
+    numbers from 0 to 4294967295; O(min_workers) and O(prio_workers) at most 100000, since the daemon
+    starts that many threads at once and aborts on absurd counts.
   - Lowering O(max_workers) below the current number of workers lets the surplus threads finish their
     jobs and exit; lowering O(prio_workers) likewise lets surplus priority threads exit, which the module
     waits for briefly before reading the pool back.
