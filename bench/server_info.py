@@ -13,37 +13,15 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from _common import AD_HOC, WARMUP, RunFailed, adhoc_env, command_case, measure, summarise
 
-from tests.harness.ansible import ansible_env, collections_path  # noqa: E402
-from tests.harness.daemons import Daemon  # noqa: E402
+from tests.harness.ansible import collections_path
+from tests.harness.daemons import Daemon
 
-ANSIBLE = str(Path(sys.executable).parent / "ansible")
-AD_HOC = [ANSIBLE, "localhost", "-i", "localhost,", "-c", "local", "-m"]
-WARMUP = 2
 PING, SERVER_INFO, COMMAND = "ansible ping", "server_info module", "virt-admin command task"
-
-
-class RunFailed(RuntimeError):
-    pass
-
-
-def command_case(argv: list, env: dict | None = None, expect: str | None = None):
-    """A case running argv as a subprocess, checking its exit code (and output)."""
-
-    def run() -> None:
-        done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120, check=False)
-        if done.returncode != 0 or (expect is not None and expect not in done.stdout):
-            raise RunFailed(f"{shlex.join(argv)} (rc {done.returncode}):\n{done.stdout}\n{done.stderr}")
-
-    return run
 
 
 def ctypes_case(uri: str):
@@ -60,7 +38,7 @@ def ctypes_case(uri: str):
 
 
 def cases(uri: str) -> dict:
-    env = ansible_env({"ANSIBLE_STDOUT_CALLBACK": "default"})
+    env = adhoc_env()
     virt_admin = ["virt-admin", "-c", uri, "srv-threadpool-info", "libvirtd"]
     return {
         PING: command_case([*AD_HOC, "ansible.builtin.ping"], env),
@@ -71,31 +49,6 @@ def cases(uri: str) -> dict:
         "bare virt-admin": command_case(virt_admin, env),
         "bare ctypes round trip": ctypes_case(uri),
     }
-
-
-def measure(runs: int, uri: str) -> dict:
-    """Milliseconds per case, WARMUP untimed rounds first, then `runs` rounds, round-robin."""
-    todo = cases(uri)
-    times = {name: [] for name in todo}
-    for round_ in range(WARMUP + runs):
-        for name, run in todo.items():
-            start = time.perf_counter()
-            run()
-            elapsed = (time.perf_counter() - start) * 1000
-            if round_ >= WARMUP:
-                times[name].append(elapsed)
-    return times
-
-
-def summarise(times: dict) -> dict:
-    rows = {}
-    for name, values in times.items():
-        deciles = statistics.quantiles(values, n=10, method="inclusive")
-        rows[name] = {"median_ms": statistics.median(values), "p10_ms": deciles[0], "p90_ms": deciles[-1]}
-    ping = rows[PING]["median_ms"]
-    for row in rows.values():
-        row["ratio_to_ping"] = row["median_ms"] / ping
-    return rows
 
 
 def report(rows: dict, runs: int) -> dict:
@@ -132,14 +85,14 @@ def main() -> int:
     daemon = Daemon()
     try:
         daemon.start()
-        times = measure(args.runs, daemon.uri)
+        times = measure(cases(daemon.uri), args.runs)
     except RunFailed as exc:
         print(f"run failed: {exc}", file=sys.stderr)
         return 1
     finally:
         daemon.stop()
 
-    rows = summarise(times)
+    rows = summarise(times, PING)
     goals = report(rows, args.runs)
     if args.json:
         data = {"runs": args.runs, "warmup": WARMUP, "cases": rows, "goals": goals, "samples_ms": times}
