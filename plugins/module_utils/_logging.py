@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _logstrings as logstrings
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import LibvirtAdminError
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._state import read_back
 
 LOGGING_SINCE = "3.0.0"
 
@@ -67,7 +68,7 @@ def apply(conn, current: dict, changed: dict) -> dict:
         except LibvirtAdminError as error:
             raise _restore(conn, current, done, part, error) from error
         done.append(part)
-    return read(conn)
+    return read_back(read, conn)
 
 
 def _restore(conn, current: dict, done: list, failed: str, error: LibvirtAdminError) -> LibvirtAdminError:

@@ -42,3 +42,13 @@ def check_uint_settings(desired: dict, settings, kind: str) -> None:
             raise LibvirtAdminError(
                 f"{key} must be a whole number from 0 to {UINT_MAX}, got {value!r}", ERR_INVALID_ARG
             )
+
+
+def read_back(read, *args):
+    """read(*args) after a change was applied: a failure then says that the change itself went through."""
+    try:
+        return read(*args)
+    except LibvirtAdminError as error:
+        raise LibvirtAdminError(
+            f"the change was applied at runtime, but reading it back failed: {error.message}", error.code
+        ) from error

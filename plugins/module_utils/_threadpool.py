@@ -21,6 +21,7 @@ from ansible_collections.virtops.libvirt_admin.plugins.module_utils._state impor
     changes_between,
     check_uint_settings,
     described,
+    read_back,
 )
 
 # prioWorkers reads back the number of priority threads, which lags a
@@ -101,7 +102,7 @@ def apply(conn, server: str, current: dict, changes: dict) -> dict:
         conn.set_threadpool(server, _to_fields(changes))
     except LibvirtAdminError as error:
         raise _restore(conn, server, current, error) from error
-    return _settled_read(conn, server, changes)
+    return read_back(_settled_read, conn, server, changes)
 
 
 def _restore(conn, server: str, current: dict, error: LibvirtAdminError) -> LibvirtAdminError:

@@ -156,7 +156,7 @@ from ansible_collections.virtops.libvirt_admin.plugins.module_utils._servers imp
     read_client_limits,
     resolve_server,
 )
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._state import changes_between
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._state import changes_between, read_back
 
 DISCONNECT_OPTIONS = {"all": {"type": "bool", "default": False}, **_clients.FILTER_OPTIONS}
 
@@ -224,8 +224,8 @@ def main() -> None:
                 with module.failing_as("disconnect clients of", server):
                     gone = set(conn.close_clients(server, [record["id"] for record in doomed]))
             disconnected = [record for record in doomed if record["id"] not in gone]
-            with module.failing_as("read the client limits of", server):
-                after = read_client_limits(conn, server)
+            with module.failing_as("read the client limits of", server, untouched_file):
+                after = read_back(read_client_limits, conn, server) if changes else read_client_limits(conn, server)
         result = module.write_config(config, bool(changes), server)
 
     changed = bool(changes or disconnected) or (config is not None and config.changed)
