@@ -132,7 +132,7 @@ class AdminModule(AnsibleModule):
         if config is None:
             return {}
         result = {"config_file": config.path}
-        if config.changed and not self.check_mode:
+        if _persist.file_changes(config) and not self.check_mode:
             note = "the runtime change was applied; the config file was not changed" if runtime_changed else None
             with self.failing_as("write the config file for", server, note):
                 backup = _persist.write(config, self.params)

@@ -46,6 +46,16 @@ class ConfigPlan:
         return before, after
 
 
+def file_changes(config: ConfigPlan | None) -> bool:
+    """Whether there is a config file edit to make (False without persist)."""
+    return config is not None and config.changed
+
+
+def untouched_note(config: ConfigPlan | None) -> str | None:
+    """What a failure before the file write leaves the file as, for the error message."""
+    return "the config file was not changed" if file_changes(config) else None
+
+
 def plan(params: dict, uri: str | None, server: str | None, kind: str, settings: dict) -> ConfigPlan | None:
     """The config file edit for these settings, or None without persist.
     Raises LibvirtAdminError (before anything changed) for a daemon or server

@@ -212,7 +212,7 @@ def main() -> None:
                 matching = _clients.read_clients(conn, server, criteria, with_info=True)
             doomed = [record for record in matching if not _clients.is_own_connection(record)]
 
-        untouched_file = "the config file was not changed" if config is not None and config.changed else None
+        untouched_file = _persist.untouched_note(config)
         if module.check_mode:
             after, disconnected = {**before, **changes}, doomed
         else:
@@ -228,7 +228,7 @@ def main() -> None:
                 after = read_back(read_client_limits, conn, server) if changes else read_client_limits(conn, server)
         result = module.write_config(config, bool(changes), server)
 
-    changed = bool(changes or disconnected) or (config is not None and config.changed)
+    changed = bool(changes or disconnected) or _persist.file_changes(config)
     result.update(changed=changed, server=server, limits=after, disconnected=disconnected)
     if module._diff:
         before_state = {key: before[key] for key in desired}

@@ -167,12 +167,12 @@ def main() -> None:
         elif module.check_mode:
             after = {**before, **changed}
         else:
-            untouched_file = "the config file was not changed" if config is not None and config.changed else None
+            untouched_file = _persist.untouched_note(config)
             with module.failing_as("set the logging of", None, untouched_file):
                 after = _logging.apply(conn, before, changed)
         result = module.write_config(config, bool(changed))
 
-    result.update(changed=bool(changed) or (config is not None and config.changed), logging=_logging.rendered(after))
+    result.update(changed=bool(changed) or _persist.file_changes(config), logging=_logging.rendered(after))
     if module._diff:
         before_state, after_state = _logging.rendered(before), _logging.rendered({**before, **desired})
         result["diff"] = _persist.diff_with_config(before_state, after_state, list(desired), config)

@@ -175,7 +175,7 @@ def main() -> None:
             _threadpool.validate(before, desired)
             config = _persist.plan(module.params, module.uri, server, "threadpool", desired)
         changes = changes_between(before, desired)
-        untouched_file = "the config file was not changed" if config is not None and config.changed else None
+        untouched_file = _persist.untouched_note(config)
         with module.failing_as("change the thread pool of", server, untouched_file):
             if not changes:
                 after = before
@@ -185,7 +185,7 @@ def main() -> None:
                 after = _threadpool.apply(conn, server, before, changes)
         result = module.write_config(config, bool(changes), server)
 
-    result.update(changed=bool(changes) or (config is not None and config.changed), server=server, threadpool=after)
+    result.update(changed=bool(changes) or _persist.file_changes(config), server=server, threadpool=after)
     if module._diff:
         result["diff"] = _persist.diff_with_config(before, {**before, **desired}, list(desired), config)
     module.exit_json(**result)
