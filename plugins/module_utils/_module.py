@@ -13,7 +13,6 @@ from contextlib import contextmanager
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _persist
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import (
     ERR_ACCESS_DENIED,
     ERR_AUTH_FAILED,
@@ -125,17 +124,3 @@ class AdminModule(AnsibleModule):
                 msg=f"{feature} needs libvirt {minimum} or newer on the daemon; {self.target()} runs "
                 f"{version_string(running)}: {remedy}"
             )
-
-    def write_config(self, config, runtime_changed: bool, server: str | None = None) -> dict:
-        """After the runtime part: write the planned config file (not in check
-        mode) and return the result keys for it (none without persist)."""
-        if config is None:
-            return {}
-        result = {"config_file": config.path}
-        if _persist.file_changes(config) and not self.check_mode:
-            note = "the runtime change was applied; the config file was not changed" if runtime_changed else None
-            with self.failing_as("write the config file for", server, note):
-                backup = _persist.write(config, self.params)
-            if backup:
-                result["backup_file"] = backup
-        return result

@@ -103,3 +103,18 @@ def diff_with_config(before: dict, after: dict, keys: list, config: ConfigPlan |
             [*keys, "config_file"],
         )
     return diff(before, after, keys)
+
+
+def write_config(module, config: ConfigPlan | None, runtime_changed: bool, server: str | None = None) -> dict:
+    """After the runtime part: write the planned config file (not in check
+    mode) and return the result keys for it (none without persist)."""
+    if config is None:
+        return {}
+    result = {"config_file": config.path}
+    if file_changes(config) and not module.check_mode:
+        note = "the runtime change was applied; the config file was not changed" if runtime_changed else None
+        with module.failing_as("write the config file for", server, note):
+            backup = write(config, module.params)
+        if backup:
+            result["backup_file"] = backup
+    return result

@@ -226,7 +226,7 @@ def main() -> None:
             disconnected = [record for record in doomed if record["id"] not in gone]
             with module.failing_as("read the client limits of", server, untouched_file):
                 after = read_back(read_client_limits, conn, server) if changes else read_client_limits(conn, server)
-        result = module.write_config(config, bool(changes), server)
+        result = _persist.write_config(module, config, bool(changes), server)
 
     changed = bool(changes or disconnected) or _persist.file_changes(config)
     result.update(changed=changed, server=server, limits=after, disconnected=disconnected)

@@ -170,7 +170,7 @@ def main() -> None:
             untouched_file = _persist.untouched_note(config)
             with module.failing_as("set the logging of", None, untouched_file):
                 after = _logging.apply(conn, before, changed)
-        result = module.write_config(config, bool(changed))
+        result = _persist.write_config(module, config, bool(changed))
 
     result.update(changed=bool(changed) or _persist.file_changes(config), logging=_logging.rendered(after))
     if module._diff:

@@ -183,7 +183,7 @@ def main() -> None:
                 after = _threadpool.predict(before, changes)
             else:
                 after = _threadpool.apply(conn, server, before, changes)
-        result = module.write_config(config, bool(changes), server)
+        result = _persist.write_config(module, config, bool(changes), server)
 
     result.update(changed=bool(changes) or _persist.file_changes(config), server=server, threadpool=after)
     if module._diff:
