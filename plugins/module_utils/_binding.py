@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import threading
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 ADMIN_LIBRARY = "libvirt-admin.so.0"
 CORE_LIBRARY = "libvirt.so.0"
@@ -42,11 +42,18 @@ ERR_NO_SERVER = 95
 ERR_NO_CLIENT = 96
 
 UINT_MAX = 2**32 - 1
-# Per-client calls (info, close) go out from this many threads once there are
-# PARALLEL_FROM clients or more: libvirt's admin server serves 5 requests of
-# one connection at once by default (admin_max_client_requests).
-CLIENT_CALL_THREADS = 4
+# Per-client calls (info, close) are round trips through the daemon's one event
+# loop, which takes longer per round trip the more clients the daemon has (about
+# 2 ms each at 1,000 clients). From PARALLEL_FROM clients on they go out over
+# this connection and up to EXTRA_CONNECTIONS more, CALLS_PER_CONNECTION at a
+# time on each: the loop then reads several requests per turn. libvirt takes
+# 5 requests at once per admin client (admin_max_client_requests) and runs 20
+# admin workers by default; an extra connection the daemon refuses (e.g. at
+# admin_max_clients) is simply not used.
 PARALLEL_FROM = 8
+EXTRA_CONNECTIONS = 3
+CALLS_PER_CONNECTION = 3
+ADMIN_SERVER = "admin"
 
 
 class LibvirtAdminError(Exception):
@@ -267,6 +274,7 @@ class AdminConnection:
 
     def __init__(self, uri: str | None = None) -> None:
         self._lib = library()
+        self._uri = uri
         self._conn = self._lib.virAdmConnectOpen(uri.encode("utf-8") if uri is not None else None, 0)
         if not self._conn:
             raise self._lib.last_error("open the admin connection")
@@ -391,65 +399,89 @@ class AdminConnection:
 
     @contextmanager
     def _listed_clients(self, server: str):
-        """The server's client handles (freed afterwards)."""
+        """{id: handle} of the server's clients, in the daemon's order (freed afterwards)."""
         clients = _PP()
         with self._server(server) as srv:
             count = self._check(
                 self._lib.virAdmServerListClients(srv, ctypes.byref(clients), 0), "list the server's clients"
             )
         try:
-            yield [clients[i] for i in range(count)]
+            yield {self._lib.virAdmClientGetID(clients[i]): clients[i] for i in range(count)}
         finally:
             for i in range(count):
                 self._lib.virAdmClientFree(clients[i])
             self._lib.free(clients)
 
-    def _each(self, function, items: list) -> list:
-        """function over items; with many, from CLIENT_CALL_THREADS threads at once, since each
-        call is a round trip to the daemon (ctypes releases the GIL; libvirt's errors are per thread)."""
-        if len(items) < PARALLEL_FROM:
-            return [function(item) for item in items]
-        from concurrent.futures import ThreadPoolExecutor  # only here: its import costs every task time
+    def _helper(self, stack: ExitStack, server: str):
+        """Another connection to the same daemon with its own {id: handle} of the server's clients,
+        closed by stack; None when the daemon refuses it (e.g. admin_max_clients reached)."""
+        try:
+            helper = stack.enter_context(AdminConnection(self._uri))
+            return helper, stack.enter_context(helper._listed_clients(server))
+        except LibvirtAdminError:
+            return None
 
-        with ThreadPoolExecutor(CLIENT_CALL_THREADS) as pool:
-            return list(pool.map(function, items))
+    def _per_client(self, server: str, function, ids=None) -> list:
+        """[function(connection, client_id, handle or None)] for each of ids (default: every listed
+        client), handle None for a client the daemon does not list. Many clients: spread over several
+        connections and threads (see EXTRA_CONNECTIONS); the results keep the order of ids."""
+        with self._listed_clients(server) as handles:
+            wanted = list(handles) if ids is None else list(ids)
+            if len(wanted) < PARALLEL_FROM or server == ADMIN_SERVER:
+                # The admin server's own clients would include the extra connections.
+                return [function(self, client_id, handles.get(client_id)) for client_id in wanted]
+            from concurrent.futures import ThreadPoolExecutor  # only here: its import costs every task time
+
+            with ExitStack() as stack:
+                # Each extra connection's handles are freed and the connection closed after the calls.
+                helper_stacks = [stack.enter_context(ExitStack()) for index in range(EXTRA_CONNECTIONS)]
+                with ThreadPoolExecutor(EXTRA_CONNECTIONS) as opener:
+                    opened = list(opener.map(lambda helper_stack: self._helper(helper_stack, server), helper_stacks))
+                connections = [(self, handles), *(found for found in opened if found is not None)]
+
+                def call(index: int, client_id):
+                    connection, its_handles = connections[index % len(connections)]
+                    return function(connection, client_id, its_handles.get(client_id))
+
+                with ThreadPoolExecutor(len(connections) * CALLS_PER_CONNECTION) as pool:
+                    return list(pool.map(call, range(len(wanted)), wanted))
 
     def list_clients(self, server: str, with_info: bool = True) -> list:
         """The server's clients: dicts with id, timestamp (epoch seconds),
         transport (0 unix, 1 tcp, 2 tls) and, with_info, info (the client's
         typed parameters: readonly, sock_addr, unix_user_id, ...). A client
         that leaves while being read is left out."""
+        if not with_info:
+            with self._listed_clients(server) as handles:
+                return [self._client_record(handle, False) for handle in handles.values()]
 
-        def record(client):
+        def record(connection, client_id, handle):
+            if handle is None:  # not listed on an extra connection: it has left
+                return None
             try:
-                return self._client_record(client, with_info)
+                return connection._client_record(handle, True)
             except LibvirtAdminError as error:
                 if error.code != ERR_NO_CLIENT:
                     raise
                 return None
 
-        with self._listed_clients(server) as clients:
-            return [item for item in self._each(record, clients) if item is not None]
+        return [item for item in self._per_client(server, record) if item is not None]
 
     def close_clients(self, server: str, ids) -> list:
         """Disconnect the clients with these ids; returns the ids that were
         gone already (not an error: clients may leave at any time)."""
-        wanted = list(ids)
-        with self._listed_clients(server) as clients:
-            handles = {self._lib.virAdmClientGetID(client): client for client in clients}
 
-            def close(client_id):
-                client = handles.get(client_id)
-                if client is None:
-                    return client_id
-                if self._lib.virAdmClientClose(client, 0) < 0:
-                    error = self._lib.last_error(f"disconnect client {client_id}")
-                    if error.code != ERR_NO_CLIENT:
-                        raise error
-                    return client_id
-                return None
+        def close(connection, client_id, handle):
+            if handle is None:
+                return client_id
+            if connection._lib.virAdmClientClose(handle, 0) < 0:
+                error = connection._lib.last_error(f"disconnect client {client_id}")
+                if error.code != ERR_NO_CLIENT:
+                    raise error
+                return client_id
+            return None
 
-            return [client_id for client_id in self._each(close, wanted) if client_id is not None]
+        return [client_id for client_id in self._per_client(server, close, ids) if client_id is not None]
 
     def _get_string(self, getter, what: str) -> str:
         text = ctypes.c_void_p()

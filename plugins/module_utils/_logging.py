@@ -9,10 +9,30 @@ normalised form, and change outputs and filters together or not at all."""
 from __future__ import annotations
 
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _logstrings as logstrings
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import LibvirtAdminError
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import ERR_INVALID_ARG, LibvirtAdminError
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._state import read_back
 
 LOGGING_SINCE = "3.0.0"
+
+
+EMPTY_OUTPUTS = (
+    "outputs must not be empty: given no outputs, the daemon falls back to a default of its own, which is "
+    'never what was asked for; list the outputs you want, for example ["3:file:/var/log/libvirt/libvirtd.log"] '
+    'or ["3:journald"], or leave outputs out to keep the current ones'
+)
+
+
+def desired(outputs: list | None, filters: list | None) -> dict:
+    """The desired state of the parts given (None: left as it is), parsed;
+    LibvirtAdminError naming a bad item, or for an empty list of outputs."""
+    state = {}
+    if outputs is not None:
+        if not outputs:
+            raise LibvirtAdminError(EMPTY_OUTPUTS, ERR_INVALID_ARG)
+        state["outputs"] = logstrings.parse_outputs(outputs)
+    if filters is not None:
+        state["filters"] = logstrings.parse_filters(filters)
+    return state
 
 
 def read(conn) -> dict:

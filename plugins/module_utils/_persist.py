@@ -56,15 +56,19 @@ def untouched_note(config: ConfigPlan | None) -> str | None:
     return "the config file was not changed" if file_changes(config) else None
 
 
-def plan(params: dict, uri: str | None, server: str | None, kind: str, settings: dict) -> ConfigPlan | None:
-    """The config file edit for these settings, or None without persist.
+def plan(params: dict, uri: str | None, parts) -> ConfigPlan | None:
+    """The config file edit for parts, (server, kind, settings) tuples (server
+    None: the daemon's own server or, for logging, the daemon), as one edit of
+    one file; None without persist.
     Raises LibvirtAdminError (before anything changed) for a daemon or server
     that has no key for a setting, a missing file without create, an
     unreadable or unwritable file, or a file libvirt could not parse."""
     if not params["persist"]:
         return None
     daemon = _config.daemon_of_uri(uri)
-    values = _config.config_values(daemon, server, kind, settings)
+    values = {}
+    for server, kind, settings in parts:
+        values.update(_config.config_values(daemon, server, kind, settings))
     path = params["config_file"] or _config.default_config_file(daemon)
     try:
         with open(path, encoding="utf-8", errors="surrogateescape") as handle:

@@ -204,7 +204,7 @@ def main() -> None:
             before = read_client_limits(conn, server)
         with module.failing_as("change the client limits of", server):
             _clients.validate_limits(before, desired)
-            config = _persist.plan(module.params, module.uri, server, "clients", desired)
+            config = _persist.plan(module.params, module.uri, [(server, "clients", desired)])
         changes = changes_between(before, desired)
         doomed = []
         if criteria is not None:

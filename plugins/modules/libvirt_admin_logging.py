@@ -119,15 +119,8 @@ logging:
 """
 
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _logging, _persist
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _logstrings as logstrings
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._module import AdminModule
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._persist import PERSIST_ARGSPEC
-
-EMPTY_OUTPUTS = (
-    "outputs must not be empty: given no outputs, the daemon falls back to a default of its own, which is "
-    'never what was asked for; list the outputs you want, for example ["3:file:/var/log/libvirt/libvirtd.log"] '
-    'or ["3:journald"], or leave outputs out to keep the current ones'
-)
 
 
 def main() -> None:
@@ -140,17 +133,11 @@ def main() -> None:
         required_one_of=[("outputs", "filters")],
         supports_check_mode=True,
     )
-    if module.params["outputs"] == []:
-        module.fail_json(msg=EMPTY_OUTPUTS)
-    desired = {}
     with module.failing_as("set the logging of"):
-        if module.params["outputs"] is not None:
-            desired["outputs"] = logstrings.parse_outputs(module.params["outputs"])
-        if module.params["filters"] is not None:
-            desired["filters"] = logstrings.parse_filters(module.params["filters"])
+        desired = _logging.desired(module.params["outputs"], module.params["filters"])
 
     with module.failing_as("plan the config file edit for"):
-        config = _persist.plan(module.params, module.uri, None, "logging", _logging.rendered_parts(desired))
+        config = _persist.plan(module.params, module.uri, [(None, "logging", _logging.rendered_parts(desired))])
 
     with module.connection() as conn:
         module.require_daemon_version(

@@ -230,7 +230,6 @@ from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding imp
     version_number,
     version_string,
 )
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._discovery import discover
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._module import AdminModule
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._servers import describe_servers
 
@@ -250,6 +249,9 @@ def describe_daemon(conn, servers: list | None) -> dict:
 
 def discovered() -> list:
     """Every daemon with an admin socket on the host; one that cannot be read says why in error."""
+    # Imported here: only discover needs it, and every import costs each task time.
+    from ansible_collections.virtops.libvirt_admin.plugins.module_utils._discovery import discover
+
     daemons = []
     for daemon, uri in discover():
         entry = {"daemon": daemon, "uri": uri, "error": None}

@@ -173,7 +173,7 @@ def main() -> None:
             before = read_threadpool(conn, server)
         with module.failing_as("change the thread pool of", server):
             _threadpool.validate(before, desired)
-            config = _persist.plan(module.params, module.uri, server, "threadpool", desired)
+            config = _persist.plan(module.params, module.uri, [(server, "threadpool", desired)])
         changes = changes_between(before, desired)
         untouched_file = _persist.untouched_note(config)
         with module.failing_as("change the thread pool of", server, untouched_file):
