@@ -276,3 +276,30 @@ def test_daemon_gone(daemon, module, args):
     result = run_module(module, {"uri": daemon.uri, **args})
     assert result.failed
     assert str(daemon.admin_socket) in result.msg and "is the daemon running?" in result.msg
+
+
+@pytest.mark.parametrize("admin_max_clients", [None, 2])
+def test_many_clients_over_extra_connections(make_daemon, admin_max_clients):
+    """From PARALLEL_FROM clients on, the per-client calls go out over extra admin connections: every
+    client is still read and dropped once, the extra connections are gone afterwards, and an admin
+    server with no room for them (beyond its max_clients a connection is left waiting) does not hold
+    the task."""
+    daemon = make_daemon(drivers=("secret",))
+    if admin_max_clients is not None:
+        witness.virt_admin(daemon.uri, "srv-clients-set", "admin", "--max-clients", str(admin_max_clients))
+    admin_clients = witness.client_limits(daemon.uri, "admin")["nclients"]  # virt-admin's own, while it asks
+    with Clients([rw(daemon)] * 24) as held:
+        assert all(held.opened), held.errors
+        ids = witness.client_ids(daemon.uri, "libvirtd")
+        assert len(ids) == 24
+
+        info = run_module(INFO, {"uri": daemon.uri})
+        assert sorted(record["id"] for record in info["clients"]) == sorted(ids)
+        assert {record["unix_process_id"] for record in info["clients"]} == {held.pid}
+        assert witness.client_limits(daemon.uri, "admin")["nclients"] == admin_clients
+
+        dropped = run_module(CLIENTS, {"uri": daemon.uri, "disconnect": {"all": True}})
+        assert sorted(record["id"] for record in dropped["disconnected"]) == sorted(ids)
+        assert witness.client_ids(daemon.uri, "libvirtd") == []
+        assert held.probe() == [False] * 24
+        assert witness.client_limits(daemon.uri, "admin")["nclients"] == admin_clients

@@ -45,3 +45,35 @@ def test_uint_params_refuses_what_is_no_uint(value):
 @given(st.dictionaries(st.sampled_from(["minWorkers", "maxWorkers", "prioWorkers"]), st.integers(0, UINT_MAX)))
 def test_uint_params_read_back_as_sent(values):
     assert _params_to_dict(_uint_params(values), len(values)) == values
+
+
+def test_an_extra_connection_left_waiting_is_given_up_and_closed_later(monkeypatch):
+    """A daemon at its admin max_clients leaves a new connection waiting: the helper is not used
+    after its deadline, and its thread closes the connection once it does open."""
+    import threading
+    import time
+
+    from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _binding
+
+    answer = threading.Event()
+    closed = threading.Event()
+
+    class Waiting:
+        def __init__(self, uri):
+            answer.wait(10)
+
+        def _list_clients(self, server):
+            return None
+
+        def close(self):
+            closed.set()
+
+    monkeypatch.setattr(_binding, "AdminConnection", Waiting)
+    helper = _binding._Helper("libvirtd:///system", "libvirtd")
+    start = time.monotonic()
+    assert helper.ready(start + 0.2) is False
+    assert 0.15 < time.monotonic() - start < 2
+    helper.release()
+    answer.set()
+    assert closed.wait(5), "the given-up connection was not closed"
+    assert helper.conn is None
