@@ -1,0 +1,107 @@
+"""Role virtops.libvirt_admin.daemon_state and playbooks/enforce.yml against real daemons, checked with
+virt-admin; and the role's molecule scenario `default`, run as molecule runs it."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+from tests.harness import witness
+from tests.harness.ansible import BIN, REPO, run_playbook
+from tests.integration.test_playbooks import recap
+
+ENFORCE = "virtops.libvirt_admin.enforce"
+
+
+def declared(daemon, **extra) -> dict:
+    return {
+        "libvirt_admin_hosts": "localhost",
+        "libvirt_admin_become": False,
+        "libvirt_admin_daemons": [
+            {
+                "uri": daemon.uri,
+                "servers": {"libvirtd": {"max_workers": 33, "max_clients": 444}, "admin": {"min_workers": 2}},
+                "logging": {"filters": ["1:rpc"]},
+            }
+        ],
+        **extra,
+    }
+
+
+def observed(daemon) -> tuple:
+    return (
+        witness.settings(daemon.uri, "libvirtd"),
+        witness.client_limits(daemon.uri, "libvirtd")["nclients_max"],
+        witness.settings(daemon.uri, "admin"),
+        witness.log_filters(daemon.uri).split(),
+    )
+
+
+def test_enforce_check_apply_again(daemon):
+    before = observed(daemon)
+    check = run_playbook(ENFORCE, declared(daemon), ["--check", "--diff"])
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert recap(check.stdout)["changed"] == 1
+    assert '+            "max_workers": 33' in check.stdout, check.stdout
+    assert observed(daemon) == before, "check mode changed the daemon"
+
+    first = run_playbook(ENFORCE, declared(daemon), ["--diff"])
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert recap(first.stdout)["changed"] == 1
+    libvirtd, max_clients, admin, filters = observed(daemon)
+    assert (libvirtd[1], max_clients, admin[0], filters) == (33, 444, 2, ["1:*rpc*"])
+
+    again = run_playbook(ENFORCE, declared(daemon))
+    assert again.returncode == 0 and recap(again.stdout)["changed"] == 0, again.stdout
+    again_check = run_playbook(ENFORCE, declared(daemon), ["--check"])
+    assert again_check.returncode == 0 and recap(again_check.stdout)["changed"] == 0, again_check.stdout
+
+
+def test_a_typo_in_a_variable_name_fails_before_anything_changes(daemon):
+    before = observed(daemon)
+    typo = declared(daemon, libvirt_admin_persits=True)
+    completed = run_playbook(ENFORCE, typo)
+    assert completed.returncode != 0
+    assert "Unknown variable(s) libvirt_admin_persits" in completed.stdout, completed.stdout
+    assert observed(daemon) == before
+
+
+def test_a_typo_inside_a_daemon_entry_fails_the_argument_spec(daemon):
+    before = observed(daemon)
+    bad = declared(daemon)
+    bad["libvirt_admin_daemons"][0]["sevrers"] = bad["libvirt_admin_daemons"][0].pop("servers")
+    completed = run_playbook(ENFORCE, bad)
+    assert completed.returncode != 0
+    assert "Validation of arguments failed:\nlibvirt_admin_daemons.sevrers" in completed.stdout, completed.stdout
+    assert observed(daemon) == before
+
+
+def test_a_misspelt_setting_fails_before_anything_changes(daemon):
+    before = observed(daemon)
+    bad = declared(daemon)
+    bad["libvirt_admin_daemons"][0]["servers"]["libvirtd"]["max_wokers"] = 50
+    completed = run_playbook(ENFORCE, bad)
+    assert completed.returncode != 0
+    assert "unknown setting max_wokers" in completed.stdout, completed.stdout
+    assert observed(daemon) == before
+
+
+def test_molecule_default_scenario():
+    """converge, idempotence and verify (with virt-admin) on a sandboxed daemon the harness starts."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
+    env.pop("LIBVIRT_ADMIN_DEFAULT_URI", None)
+    completed = subprocess.run(
+        [sys.executable, "-m", "tests.harness.sandbox", "--", str(BIN / "molecule"), "test", "-s", "default"],
+        cwd=REPO / "roles" / "daemon_state",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    output = re.sub(r"\x1b\[[0-9;]*m", "", completed.stdout + completed.stderr)
+    assert completed.returncode == 0, output[-6000:]
+    for step in ("check", "converge", "idempotence", "verify"):
+        assert re.search(rf"default \W+ {step}: Executed: Successful", output), output[-3000:]
