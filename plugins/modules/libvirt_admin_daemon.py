@@ -135,7 +135,8 @@ servers:
     clients:
       description:
         - The server's client limits and counts (C(max_clients), C(clients), C(max_unauth_clients),
-          C(unauth_clients)), as M(virtops.libvirt_admin.libvirt_admin_clients) returns them in RV(limits).
+          C(unauth_clients)), as M(virtops.libvirt_admin.libvirt_admin_clients) returns them in
+          RV(virtops.libvirt_admin.libvirt_admin_clients#module:limits).
       type: dict
       returned: when the server's client limits are managed
 logging:
