@@ -12,7 +12,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 BUILD := .build
-APT_PACKAGES := libvirt-daemon libvirt-clients libvirt-dev pkg-config gcc python3-dev python3-venv util-linux
+APT_PACKAGES := libvirt-daemon libvirt-clients libvirt-dev pkg-config gcc python3-dev python3-venv util-linux openssh-server
 # ansible-test needs the collection at .../ansible_collections/<namespace>/<name>.
 SANITY_ROOT := $(BUILD)/sanity/ansible_collections/virtops/libvirt_admin
 PYTEST_WORKERS ?= 2
@@ -116,3 +116,90 @@ bench: setup
 
 clean:
 	rm -rf $(BUILD) $(VENV)
+
+# --- Docs, changelog, packaging, execution environment, version matrix ----------------
+#
+#   make docs       the HTML docs site (antsibull-docs, Sphinx) in .build/docs/html
+#   make changelog  fold changelogs/fragments into the release of galaxy.yml's version
+#                   (rewrites changelogs/changelog.yaml and CHANGELOG.rst: run before a release)
+#   make package    the collection tarball (ansible-galaxy collection build) in .build/dist
+#   make packaging  the tests of those (tests/packaging): the site builds with a page per
+#                   module and role, the changelog is current, the tarball installs and its
+#                   modules and playbooks run against a sandboxed daemon, the EE metadata
+#   make matrix     ansible-test sanity and the unit tests on the oldest and the newest
+#                   ansible-core the collection claims (MATRIX_CORES, one venv each in
+#                   .build/matrix), and the modules under mitogen on those and this venv's
+
+RELEASE_VENV := $(BUILD)/venv-release
+RELEASE_BIN := $(RELEASE_VENV)/bin
+VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
+DIST := $(BUILD)/dist
+MATRIX := $(BUILD)/matrix
+MATRIX_CORES := 2.17 2.21
+PYENV_ROOT ?= $(HOME)/.pyenv
+# The Python of each core's venv (tests/matrix/ansible-core-X.Y.txt pins the rest):
+# 2.17 runs on this machine's python3 (3.10 to 3.12); 2.20 and newer need 3.12 or newer,
+# which Debian 12 does not ship: pyenv's, or one on PATH as python3.12 / python3.13.
+MATRIX_PYTHON_2.17 := $(PYTHON)
+MATRIX_PYTHON_2.21 := $(firstword $(wildcard $(PYENV_ROOT)/versions/3.12*/bin/python3.12 $(PYENV_ROOT)/versions/3.13*/bin/python3.13 /usr/bin/python3.12 /usr/bin/python3.13 /usr/local/bin/python3.12 /usr/local/bin/python3.13))
+# What the matrix copies for ansible-test: the tree, less what git would not see.
+SANITY_COPY_EXCLUDES := --exclude=./.git --exclude=./.build --exclude=./.venv --exclude=./.hypothesis \
+	--exclude=./.pytest_cache --exclude=./.ruff_cache --exclude=./.ansible --exclude=__pycache__ --exclude='*.pyc' \
+	--exclude=./tests/output --exclude='./*.tar.gz'
+
+.PHONY: docs changelog package packaging matrix matrix-mitogen
+.PRECIOUS: $(MATRIX)/ansible-core-%/.installed
+
+$(RELEASE_BIN)/.installed: requirements-release.txt $(BUILD)/apt.stamp
+	$(PYTHON) -m venv $(RELEASE_VENV)
+	$(RELEASE_BIN)/pip install -q --upgrade pip
+	$(RELEASE_BIN)/pip install -q -r requirements-release.txt
+	@touch $@
+
+docs: $(RELEASE_BIN)/.installed $(COLLECTIONS)/ansible_collections/virtops/libvirt_admin
+	PATH=$(abspath $(RELEASE_BIN)):$$PATH $(RELEASE_BIN)/python docs/site/build.py $(BUILD)/docs
+
+changelog: $(RELEASE_BIN)/.installed
+	PATH=$(abspath $(RELEASE_BIN)):$$PATH antsibull-changelog lint
+	PATH=$(abspath $(RELEASE_BIN)):$$PATH antsibull-changelog release --version $(VERSION) --update-existing
+
+package: $(BIN)/.installed
+	rm -f $(DIST)/virtops-libvirt_admin-$(VERSION).tar.gz
+	$(BIN)/ansible-galaxy collection build --output-path $(DIST) .
+
+packaging: setup $(RELEASE_BIN)/.installed
+	VIRTOPS_RELEASE_BIN=$(abspath $(RELEASE_BIN)) $(BIN)/python -m pytest -q tests/packaging
+
+# One venv per ansible-core, with ansible-test's pip bootstrap served locally (see get-pip.stamp).
+$(MATRIX)/ansible-core-%/.installed: tests/matrix/ansible-core-%.txt tests/sanity/get_pip_standin.py $(BUILD)/apt.stamp
+	@if [ -z "$(MATRIX_PYTHON_$*)" ]; then \
+	  echo "ansible-core $* needs Python 3.12 or newer, and none was found (looked in $(PYENV_ROOT)/versions, /usr/bin, /usr/local/bin)."; \
+	  echo "Install one (pyenv install 3.12, or a python3.12 package), or run: make matrix MATRIX_CORES=2.17"; exit 1; fi
+	rm -rf $(@D)
+	$(MATRIX_PYTHON_$*) -m venv $(@D)
+	$(@D)/bin/pip install -q --upgrade pip
+	$(@D)/bin/pip install -q -r $<
+	@version=$$(grep -ohP "pip='\K[0-9.]+" $(@D)/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py); \
+	mkdir -p ~/.ansible/test/cache; \
+	cp tests/sanity/get_pip_standin.py ~/.ansible/test/cache/get_pip_$${version//./_}.py
+	@touch $@
+
+matrix-sanity-%: $(MATRIX)/ansible-core-%/.installed
+	rm -rf $(MATRIX)/ansible-core-$*/sanity
+	mkdir -p $(MATRIX)/ansible-core-$*/sanity/ansible_collections/virtops/libvirt_admin
+	tar -cf - $(SANITY_COPY_EXCLUDES) . | tar -xf - -C $(MATRIX)/ansible-core-$*/sanity/ansible_collections/virtops/libvirt_admin
+	cd $(MATRIX)/ansible-core-$*/sanity/ansible_collections/virtops/libvirt_admin && git init -q && git add -A && \
+	  $(abspath $(MATRIX))/ansible-core-$*/bin/ansible-test sanity --venv --color no \
+	    --python $$($(abspath $(MATRIX))/ansible-core-$*/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+
+matrix-unit-%: $(MATRIX)/ansible-core-%/.installed
+	$(MATRIX)/ansible-core-$*/bin/python -m pytest -q -p no:cacheprovider tests/unit
+
+matrix-mitogen-%: $(MATRIX)/ansible-core-%/.installed setup
+	$(MATRIX)/ansible-core-$*/bin/python -m pytest -q -p no:cacheprovider tests/matrix
+
+# The modules under mitogen with this venv's ansible-core too.
+matrix-mitogen: setup
+	$(BIN)/python -m pytest -q tests/matrix
+
+matrix: setup $(foreach core,$(MATRIX_CORES),matrix-sanity-$(core) matrix-unit-$(core) matrix-mitogen-$(core)) matrix-mitogen

@@ -8,6 +8,7 @@ import pytest
 
 from tests.harness.ansible import collections_path
 from tests.harness.daemons import Daemon
+from tests.harness.fleet import Fleets
 
 # Unit tests import the collection as Ansible does: ansible_collections.virtops.libvirt_admin.
 sys.path.insert(0, collections_path())
@@ -32,3 +33,11 @@ def make_daemon():
     yield _make
     for running in started:
         running.stop()
+
+
+@pytest.fixture
+def make_fleet():
+    """make_fleet(n, versions=None, ...) starts a fleet of SSH hosts on loopback (tests.harness.fleet),
+    each with its own libvirtd; every fleet started is stopped by pid afterwards."""
+    with Fleets() as make:
+        yield make
