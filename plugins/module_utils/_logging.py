@@ -13,6 +13,11 @@ from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding imp
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._state import read_back
 
 LOGGING_SINCE = "3.0.0"
+# For AdminModule.require_daemon_version: the feature, and what to do on an older daemon.
+RUNTIME_LOGGING = (
+    "Changing logging at runtime",
+    "upgrade libvirt there, or set log_outputs and log_filters in its config file",
+)
 
 
 EMPTY_OUTPUTS = (

@@ -227,12 +227,7 @@ def main() -> None:
 
     with module.connection() as conn:
         if logging_part is not None:
-            module.require_daemon_version(
-                conn,
-                _logging.LOGGING_SINCE,
-                "Changing logging at runtime",
-                "upgrade libvirt there, or set log_outputs and log_filters in its config file",
-            )
+            module.require_daemon_version(conn, _logging.LOGGING_SINCE, *_logging.RUNTIME_LOGGING)
         with module.failing_as("find the servers on"):
             _daemon.check_servers(conn, parts)
         for part in parts:

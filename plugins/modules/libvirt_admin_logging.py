@@ -140,12 +140,7 @@ def main() -> None:
         config = _persist.plan(module.params, module.uri, [(None, "logging", _logging.rendered_parts(desired))])
 
     with module.connection() as conn:
-        module.require_daemon_version(
-            conn,
-            _logging.LOGGING_SINCE,
-            "Changing logging at runtime",
-            "upgrade libvirt there, or set log_outputs and log_filters in its config file",
-        )
+        module.require_daemon_version(conn, _logging.LOGGING_SINCE, *_logging.RUNTIME_LOGGING)
         with module.failing_as("read the logging of"):
             before = _logging.read(conn)
         changed = _logging.changes(before, desired)
