@@ -6,6 +6,7 @@ so that machine noise hits every case equally:
     ansible.builtin.ping                                  (the baseline)
     libvirt_admin_client_info                             (must list the N clients)
     libvirt_admin_clients disconnect: {transport: unix, readonly: false}   (must disconnect the N clients)
+    a stand-in module that only returns client_info's last result        (Ansible's own cost of that result)
 
 Each round first opens a fresh batch of N real clients (untimed; a child libvirt-python process holds
 them, tests/harness/clients.py), and checks afterwards with virt-admin that none is left:
@@ -22,6 +23,7 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -34,7 +36,26 @@ from tests.harness.ansible import FQCN
 from tests.harness.clients import Clients
 from tests.harness.daemons import Daemon
 
-PING, CLIENT_INFO, DISCONNECT = "ansible ping", "client_info module", "clients disconnect"
+PING, CLIENT_INFO, REPLAY, DISCONNECT = (
+    "ansible ping",
+    "client_info module",
+    "same result, no libvirt",
+    "clients disconnect",
+)
+# The stand-in: a module of a throw-away collection that returns a saved result and does nothing else,
+# so that its time is what Ansible itself spends on a result of that size (controller and target).
+REPLAY_MODULE = """#!/usr/bin/python
+from __future__ import annotations
+import json
+from ansible.module_utils.basic import AnsibleModule
+def main():
+    module = AnsibleModule(argument_spec={"path": {"type": "path", "required": True}})
+    with open(module.params["path"]) as handle:
+        result = json.load(handle)
+    module.exit_json(**result)
+if __name__ == "__main__":
+    main()
+"""
 SERVER = "libvirtd"
 GOAL_SIZE = 1000
 GOALS = {CLIENT_INFO: ("client_info", 1.3), DISCONNECT: ("disconnect", 1.6)}
@@ -186,7 +207,7 @@ class Batches:
             self.current = None
 
 
-def client_info_case(uri: str, env: dict, batches: Batches):
+def client_info_case(uri: str, env: dict, batches: Batches, saved: Path):
     argv = [*AD_HOC, f"{FQCN}.libvirt_admin_client_info", "-a", f"uri={uri}"]
 
     def run():
@@ -197,6 +218,7 @@ def client_info_case(uri: str, env: dict, batches: Batches):
             if result.get("server") != SERVER or not isinstance(result.get("clients"), list):
                 raise RunFailed(f"client_info returned no client list of {SERVER}:\n{done.stdout[:2000]}")
             batches.check_batch("client_info listed", result["clients"])
+            saved.write_text(json.dumps(result))
 
         return check
 
@@ -222,11 +244,22 @@ def disconnect_case(uri: str, env: dict, batches: Batches):
     return run
 
 
-def cases(uri: str, batches: Batches) -> dict:
+def replay_case(env: dict, workdir: Path, saved: Path):
+    """The stand-in module returning client_info's result of this round (saved by its check)."""
+    modules = workdir / "ansible_collections" / "virtops_bench" / "replay" / "plugins" / "modules"
+    modules.mkdir(parents=True, exist_ok=True)
+    (modules / "replay.py").write_text(REPLAY_MODULE)
+    env = {**env, "ANSIBLE_COLLECTIONS_PATH": f"{env['ANSIBLE_COLLECTIONS_PATH']}:{workdir}"}
+    return command_case([*AD_HOC, "virtops_bench.replay.replay", "-a", f"path={saved}"], env, '"clients"')
+
+
+def cases(uri: str, batches: Batches, workdir: Path) -> dict:
     env = adhoc_env()
+    saved = workdir / "client_info_result.json"
     return {
         PING: command_case([*AD_HOC, "ansible.builtin.ping"], env, '"pong"'),
-        CLIENT_INFO: client_info_case(uri, env, batches),
+        CLIENT_INFO: client_info_case(uri, env, batches, saved),
+        REPLAY: replay_case(env, workdir, saved),
         DISCONNECT: disconnect_case(uri, env, batches),
     }
 
@@ -280,6 +313,12 @@ def report_goals(results: dict) -> tuple:
             met = value <= goal
             print(f"{label}({GOAL_SIZE}) / ping = {value:.3f} (goal <= {goal}) {'PASS' if met else 'MISS'}")
             goals[f"{label}({GOAL_SIZE}) / ping"] = {"value": value, "goal": f"<= {goal}", "met": met}
+        floor = rows[REPLAY]["ratio_to_ping"]
+        print(
+            f"the same result from a stand-in that does nothing else / ping = {floor:.3f}: Ansible's own cost of "
+            f"{GOAL_SIZE} client records, the floor under client_info({GOAL_SIZE})"
+        )
+        goals[f"stand-in({GOAL_SIZE}) / ping"] = {"value": floor, "goal": "none (the floor)", "met": None}
     else:
         print(f"no run with N = {GOAL_SIZE}: goals not evaluated")
 
@@ -343,7 +382,8 @@ def main() -> int:
         print()
         for size in args.sizes:
             batches = Batches(daemon, size)
-            times = measure(cases(daemon.uri, batches), args.runs, batches.round)
+            with tempfile.TemporaryDirectory(prefix="bench-clients-") as workdir:
+                times = measure(cases(daemon.uri, batches, Path(workdir)), args.runs, batches.round)
             rows = add_per_client(summarise(times, PING), size)
             report_size(size, rows, batches, args.runs)
             results[size] = {
