@@ -12,7 +12,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 BUILD := .build
-APT_PACKAGES := libvirt-daemon libvirt-clients libvirt-dev pkg-config gcc python3-dev python3-venv util-linux openssh-server
+APT_PACKAGES := libvirt-daemon libvirt-clients libvirt-dev pkg-config gcc python3-dev python3-venv util-linux openssh-server chromium
 # ansible-test needs the collection at .../ansible_collections/<namespace>/<name>.
 SANITY_ROOT := $(BUILD)/sanity/ansible_collections/virtops/libvirt_admin
 PYTEST_WORKERS ?= 2
@@ -159,9 +159,17 @@ $(RELEASE_BIN)/.installed: requirements-release.txt $(BUILD)/apt.stamp
 docs: $(RELEASE_BIN)/.installed $(COLLECTIONS)/ansible_collections/virtops/libvirt_admin
 	PATH=$(abspath $(RELEASE_BIN)):$$PATH $(RELEASE_BIN)/python docs/site/build.py $(BUILD)/docs
 
+# antsibull-changelog works on a copy of the collection outside this checkout (it would copy
+# .venv and .build otherwise); the new changelogs/ and CHANGELOG.rst are copied back. Run again
+# until the release, it updates the release (new modules, roles, fragments, descriptions).
 changelog: $(RELEASE_BIN)/.installed
 	PATH=$(abspath $(RELEASE_BIN)):$$PATH antsibull-changelog lint
-	PATH=$(abspath $(RELEASE_BIN)):$$PATH antsibull-changelog release --version $(VERSION) --update-existing
+	@work=$$(mktemp -d /tmp/virtops-changelog.XXXXXX); \
+	tar -cf - $(SANITY_COPY_EXCLUDES) . | tar -xf - -C $$work && \
+	(cd $$work && PATH=$(abspath $(RELEASE_BIN)):$$PATH antsibull-changelog release --version $(VERSION) \
+	  --update-existing --reload-plugins --refresh-plugins prevent-removal) && \
+	rm -rf changelogs && cp -a $$work/changelogs changelogs && cp $$work/CHANGELOG.rst CHANGELOG.rst; \
+	status=$$?; rm -rf $$work; exit $$status
 
 package: $(BIN)/.installed
 	rm -f $(DIST)/virtops-libvirt_admin-$(VERSION).tar.gz

@@ -69,14 +69,11 @@ def fetched_debug_log(fetch_dir) -> str:
 def test_timed_window(make_daemon, tmp_path):
     daemon = make_daemon(drivers=("secret",))
     prepare(daemon)
+    # A relative fetch folder is taken from where ansible-playbook runs (not the playbook's folder).
     fetch_dir = tmp_path / "logs"
-    process = subprocess.Popen(
-        playbook_argv(daemon, fetch_dir, {"libvirt_admin_debug_seconds": 4}),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=playbook_env(),
-    )
+    argv = playbook_argv(daemon, "logs", {"libvirt_admin_debug_seconds": 4})
+    argv.insert(argv.index("--"), f"--wd={tmp_path}")  # entering a mount namespace resets the cwd
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=playbook_env())
     wait_for_window(daemon)
     client_call(daemon)
     output = process.communicate(timeout=120)[0]
