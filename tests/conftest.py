@@ -14,6 +14,14 @@ from tests.harness.fleet import Fleets
 sys.path.insert(0, collections_path())
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "once: an end-to-end test (roles, fleets, report, load) that `make integration-versions` does not repeat "
+        "for each libvirt version",
+    )
+
+
 @pytest.fixture
 def daemon():
     """A fresh sandboxed libvirtd with its compiled-in defaults."""

@@ -19,6 +19,8 @@ from tests.harness.ansible import REPO, interpreter
 from tests.harness.fleet import Fleet, Fleets, alive, listening, reap_stale_fleet
 from tests.harness.libvirt_versions import Libvirt, system_version
 
+pytestmark = pytest.mark.once  # not repeated per libvirt version (see tests/conftest.py)
+
 N = 10
 NEWER = "11.3"
 NEWER_HOSTS = (3, 7)
@@ -131,6 +133,7 @@ def test_teardown_leaves_nothing(make_fleet):
 CRASHING = """
 import json, os
 from tests.harness.fleet import Fleet
+
 fleet = Fleet(2).start()
 fleet.ansible("all", "ansible.builtin.ping")
 hosts = [str(host.root) for host in fleet]

@@ -30,6 +30,8 @@ from tests.harness.ansible import REPO, run_playbook
 from tests.harness.clients import Clients
 from tests.harness.load import WipeLoad
 
+pytestmark = pytest.mark.once  # not repeated per libvirt version (see tests/conftest.py)
+
 OUTPUT = REPO / "tests" / "output" / "fleet_report"
 VIEWPORT = (1280, 900)
 RED, AMBER = "rgb(198, 40, 40)", "rgb(224, 138, 0)"

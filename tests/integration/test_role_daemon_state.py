@@ -8,9 +8,13 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from tests.harness import witness
 from tests.harness.ansible import BIN, REPO, run_playbook
 from tests.integration.test_playbooks import recap
+
+pytestmark = pytest.mark.once  # not repeated per libvirt version (see tests/conftest.py)
 
 ENFORCE = "virtops.libvirt_admin.enforce"
 
