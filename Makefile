@@ -83,7 +83,7 @@ demo: setup
 	    | tee $(BUILD)/demo-rerun.log; \
 	  grep -q "changed=0" $(BUILD)/demo-rerun.log'
 
-test: setup lint sanity unit integration integration-versions
+test: setup lint sanity unit integration integration-versions packaging
 
 lint: setup
 	$(BIN)/ruff check .
@@ -104,18 +104,45 @@ unit: setup
 integration: setup
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) tests/integration
 
-# The integration suite again, against daemons (and module libraries) of each other libvirt version.
+# The integration suite again, against daemons (and module libraries) of each other libvirt version;
+# not the end-to-end tests marked `once` (roles, fleets, report, load): the fleet tests run a mixed
+# 9.0/11.3 fleet already.
 integration-versions: setup
 	@for version in $(LIBVIRT_VERSIONS); do \
 	  echo "=== integration tests against libvirt $$version ==="; \
-	  VIRTOPS_LIBVIRT_VERSION=$$version $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) tests/integration || exit 1; \
+	  VIRTOPS_LIBVIRT_VERSION=$$version $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) -m "not once" tests/integration || exit 1; \
 	done
 
 bench: setup
 	$(BIN)/python bench/server_info.py
 
+# The enforce playbook with nothing to change against `ansible all -m ping` over fleets of 5, 10 and 20
+# SSH hosts on loopback (tests/harness/fleet.py); BENCH_FLEET_ARGS="--variants --json PATH" for more.
+.PHONY: bench-fleet
+bench-fleet: setup
+	$(BIN)/python bench/fleet.py $(BENCH_FLEET_ARGS)
+
 clean:
 	rm -rf $(BUILD) $(VENV)
+
+# Under load (README "Under load"): the worker-exhaustion story against a sandboxed libvirtd with a
+# real load of volume wipes (tests/harness/load.py).
+#   make demo-load     the story's test, printing the daemon's state as it goes
+#   make bench-load    job waits with the small pool and after raising it, server_info with the main
+#                      pool saturated and idle; a table and a plot (.build/bench/load.png)
+#   make reliability   tests/integration/test_reliability.py with the issue's 200 consecutive runs
+#                      (make test runs 30)
+RELIABILITY_RUNS ?= 200
+.PHONY: demo-load bench-load reliability
+
+demo-load: setup
+	VIRTOPS_LOAD_DEMO=1 $(BIN)/python -m pytest -s -q -p no:cacheprovider tests/integration/test_load_story.py
+
+bench-load: setup
+	$(BIN)/python bench/load.py
+
+reliability: setup
+	VIRTOPS_RELIABILITY_RUNS=$(RELIABILITY_RUNS) $(BIN)/python -m pytest -q -p no:cacheprovider tests/integration/test_reliability.py
 
 # --- Docs, changelog, packaging, execution environment, version matrix ----------------
 #
@@ -128,7 +155,8 @@ clean:
 #                   modules and playbooks run against a sandboxed daemon, the EE metadata
 #   make matrix     ansible-test sanity and the unit tests on the oldest and the newest
 #                   ansible-core the collection claims (MATRIX_CORES, one venv each in
-#                   .build/matrix), and the modules under mitogen on those and this venv's
+#                   .build/matrix); with those and with .venv's, the modules under mitogen
+#                   and with each managed-host Python (tests/matrix)
 
 RELEASE_VENV := $(BUILD)/venv-release
 RELEASE_BIN := $(RELEASE_VENV)/bin
@@ -147,7 +175,7 @@ SANITY_COPY_EXCLUDES := --exclude=./.git --exclude=./.build --exclude=./.venv --
 	--exclude=./.pytest_cache --exclude=./.ruff_cache --exclude=./.ansible --exclude=__pycache__ --exclude='*.pyc' \
 	--exclude=./tests/output --exclude='./*.tar.gz'
 
-.PHONY: docs changelog package packaging matrix matrix-mitogen
+.PHONY: docs changelog package packaging matrix matrix-modules
 .PRECIOUS: $(MATRIX)/ansible-core-%/.installed
 
 $(RELEASE_BIN)/.installed: requirements-release.txt $(BUILD)/apt.stamp
@@ -203,11 +231,11 @@ matrix-sanity-%: $(MATRIX)/ansible-core-%/.installed
 matrix-unit-%: $(MATRIX)/ansible-core-%/.installed
 	$(MATRIX)/ansible-core-$*/bin/python -m pytest -q -p no:cacheprovider tests/unit
 
-matrix-mitogen-%: $(MATRIX)/ansible-core-%/.installed setup
+matrix-modules-%: $(MATRIX)/ansible-core-%/.installed setup
 	$(MATRIX)/ansible-core-$*/bin/python -m pytest -q -p no:cacheprovider tests/matrix
 
-# The modules under mitogen with this venv's ansible-core too.
-matrix-mitogen: setup
+# tests/matrix (the modules under mitogen, with each managed-host Python) with this venv's ansible-core too.
+matrix-modules: setup
 	$(BIN)/python -m pytest -q tests/matrix
 
-matrix: setup $(foreach core,$(MATRIX_CORES),matrix-sanity-$(core) matrix-unit-$(core) matrix-mitogen-$(core)) matrix-mitogen
+matrix: setup $(foreach core,$(MATRIX_CORES),matrix-sanity-$(core) matrix-unit-$(core) matrix-modules-$(core)) matrix-modules
