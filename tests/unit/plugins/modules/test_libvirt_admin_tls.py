@@ -21,7 +21,8 @@ LISTEN_WITH_TLS = "the daemon must listen for TLS clients: set listen_tls = 1 in
 
 def test_reloads_the_daemons_own_server(fake, run):
     result = run(main, {})
-    assert result == {"changed": True, "server": "libvirtd", "reloaded": True, "invocation": result["invocation"]}
+    result.pop("invocation", None)  # not returned here by ansible-core 2.21
+    assert result == {"changed": True, "server": "libvirtd", "reloaded": True}
     assert fake.calls_of("update_tls_files") == [("update_tls_files", "libvirtd")]
     assert fake.tls_reloads == {"libvirtd": 1}
     assert len(fake.connections) == 1  # and closed, as run() checks after every run
