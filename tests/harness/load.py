@@ -137,7 +137,8 @@ class JobLoad:
 
     def jobs(self) -> list:
         """Every job so far, in order of submission: kind ("long" or "short"), client, and the
-        time.monotonic() it was submitted, started and finished (None: not yet, or not seen), error."""
+        time.monotonic() it was submitted, started and finished (None: not yet, or not seen), error
+        (None, or the libvirt error of a job that failed)."""
         with self._asking:
             if self.result:
                 return self.result["jobs"]
@@ -262,7 +263,7 @@ def _jobs_child(config: dict) -> None:
     ]
     clients.append(("short", 0, volume("short.img", f"{config['short_kb']}K")))
     # Every connection opened now, while the pool is idle: opening one later would itself queue.
-    conns = [libvirt.open(uri) for _ in clients]
+    conns = [libvirt.open(uri) for spec in clients]
     setup.close()
 
     jobs: list = []
@@ -287,12 +288,12 @@ def _jobs_child(config: dict) -> None:
                     continue
             if pause and stop.wait(pause):
                 break
-            job = {"kind": kind, "client": index, "submitted": None, "started": None, "finished": None, "error": None}
             baseline = os.stat(path).st_mtime_ns
+            job = {"kind": kind, "client": index, "started": None, "finished": None, "error": None}
             with lock:
+                job["submitted"] = time.monotonic()
                 jobs.append(job)
                 watched[path] = (job, baseline)
-            job["submitted"] = time.monotonic()
             try:
                 vol.wipe(0)
             except libvirt.libvirtError as error:
@@ -335,7 +336,7 @@ def _jobs_child(config: dict) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and sum(job["kind"] == "long" for job in jobs) < config["long_clients"]:
         time.sleep(0.01)
-    print(json.dumps({"started": True, "volumes": [path for _, _, path in clients]}), flush=True)
+    print(json.dumps({"started": True, "volumes": [spec[2] for spec in clients]}), flush=True)
 
     def snapshot() -> dict:
         with lock:
@@ -353,9 +354,9 @@ def _jobs_child(config: dict) -> None:
     with contextlib.suppress(libvirt.libvirtError):
         conn = libvirt.open(uri)
         pool = conn.storagePoolLookupByName(config["pool"])
-        for _, _, path in clients:
+        for spec in clients:
             with contextlib.suppress(libvirt.libvirtError):
-                conn.storageVolLookupByPath(path).delete(0)
+                conn.storageVolLookupByPath(spec[2]).delete(0)
         pool.destroy()
         if resilient:
             pool.undefine()
