@@ -80,9 +80,13 @@ def read_client_limits(conn, server: str) -> dict:
 
 
 def is_exhausted(threadpool: dict) -> bool:
-    """Every worker busy and no more may be started: the next job waits."""
-    max_workers = threadpool["max_workers"]
-    return bool(max_workers) and threadpool["free_workers"] == 0 and threadpool["workers"] >= max_workers
+    """Every worker busy and no more will be started: the next job waits. That is the case at
+    max_workers, and also below it while jobs are queued: libvirt starts a worker for a new job only
+    when the queue is no longer than the free workers (virThreadPoolSendJob), so with none free and
+    jobs waiting, raising max_workers alone starts no worker (raising min_workers does)."""
+    if not threadpool["max_workers"] or threadpool["free_workers"] != 0:
+        return False
+    return threadpool["workers"] >= threadpool["max_workers"] or threadpool.get("job_queue_depth", 0) > 0
 
 
 def describe_server(conn, name: str) -> dict:

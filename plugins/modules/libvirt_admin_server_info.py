@@ -150,8 +150,10 @@ servers:
       sample: libvirtd
     exhausted:
       description:
-        - V(true) when every worker thread is busy and no more may be started, so the next
-          request waits in the job queue.
+        - V(true) when every worker thread is busy and no more will be started, so the next
+          request waits in the job queue: at C(max_workers), or below it while jobs are already
+          queued (libvirt then starts no new worker; raise C(min_workers) with C(max_workers), see
+          M(virtops.libvirt_admin.libvirt_admin_threadpool)).
       type: bool
       returned: success
       sample: false

@@ -92,14 +92,29 @@ def test_describe_server_flags_an_exhausted_pool(fake, conn):
 
 
 @pytest.mark.parametrize(
-    ("workers", "free_workers", "max_workers", "exhausted"),
-    [(20, 0, 20, True), (21, 0, 20, True), (19, 0, 20, False), (20, 1, 20, False), (0, 0, 0, False)],
+    ("workers", "free_workers", "max_workers", "queued", "exhausted"),
+    [
+        (20, 0, 20, 0, True),
+        (21, 0, 20, 0, True),
+        (19, 0, 20, 0, False),
+        (20, 1, 20, 0, False),
+        (0, 0, 0, 0, False),
+        # Below max_workers but none free and jobs queued: libvirt starts no worker (seen under load).
+        (2, 0, 20, 3, True),
+        (2, 1, 20, 3, False),
+    ],
 )
-def test_is_exhausted_examples(workers, free_workers, max_workers, exhausted):
-    assert is_exhausted({"workers": workers, "free_workers": free_workers, "max_workers": max_workers}) is exhausted
+def test_is_exhausted_examples(workers, free_workers, max_workers, queued, exhausted):
+    pool = {"workers": workers, "free_workers": free_workers, "max_workers": max_workers, "job_queue_depth": queued}
+    assert is_exhausted(pool) is exhausted
 
 
-@given(workers=st.integers(0, 50), free_workers=st.integers(0, 50), max_workers=st.integers(0, 50))
-def test_is_exhausted_only_with_no_free_worker_and_no_room(workers, free_workers, max_workers):
-    pool = {"workers": workers, "free_workers": free_workers, "max_workers": max_workers}
-    assert is_exhausted(pool) == (free_workers == 0 and workers >= max_workers > 0)
+@given(
+    workers=st.integers(0, 50),
+    free_workers=st.integers(0, 50),
+    max_workers=st.integers(0, 50),
+    queued=st.integers(0, 50),
+)
+def test_is_exhausted_only_with_no_free_worker_and_none_to_come(workers, free_workers, max_workers, queued):
+    pool = {"workers": workers, "free_workers": free_workers, "max_workers": max_workers, "job_queue_depth": queued}
+    assert is_exhausted(pool) == (free_workers == 0 and max_workers > 0 and (workers >= max_workers or queued > 0))
