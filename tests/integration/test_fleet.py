@@ -26,6 +26,8 @@ from tests.harness.ansible import BIN, REPO
 from tests.harness.fleet import Fleet
 from tests.harness.libvirt_versions import Libvirt, system_version
 
+pytestmark = pytest.mark.once  # not repeated per libvirt version (see tests/conftest.py)
+
 N = 10
 NEWER = "11.3"
 NEWER_HOSTS = (3, 7)

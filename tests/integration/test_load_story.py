@@ -27,11 +27,15 @@ import statistics
 import threading
 import time
 
+import pytest
+
 from tests.harness import witness
 from tests.harness.ansible import run_module, run_playbook
 from tests.harness.clients import Clients
 from tests.harness.load import JobLoad, waits
 from tests.integration.test_playbooks import recap
+
+pytestmark = pytest.mark.once  # not repeated per libvirt version (see tests/conftest.py)
 
 DEMO = os.environ.get("VIRTOPS_LOAD_DEMO") == "1"
 SMALL = {"min_workers": 1, "max_workers": 2, "prio_workers": 1}

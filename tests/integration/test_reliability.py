@@ -17,10 +17,14 @@ import subprocess
 import threading
 import time
 
+import pytest
+
 from tests.harness import witness
 from tests.harness.ansible import BIN, ansible_env, run_module, run_playbook
 from tests.harness.load import JobLoad
 from tests.integration.test_playbooks import recap
+
+pytestmark = pytest.mark.once  # not repeated per libvirt version (see tests/conftest.py)
 
 RUNS = int(os.environ.get("VIRTOPS_RELIABILITY_RUNS", "30"))
 SMALL = {"min_workers": 1, "max_workers": 2, "prio_workers": 1}
