@@ -151,9 +151,9 @@ servers:
     exhausted:
       description:
         - V(true) when every worker thread is busy and no more will be started, so the next
-          request waits in the job queue: at C(max_workers), or below it while jobs are already
-          queued (libvirt then starts no new worker; raise C(min_workers) with C(max_workers), see
-          M(virtops.libvirt_admin.libvirt_admin_threadpool)).
+          request waits in the job queue. That is so at C(max_workers), and also below it while jobs are
+          already queued, since libvirt then starts no new worker (raise C(min_workers) with
+          C(max_workers), see M(virtops.libvirt_admin.libvirt_admin_threadpool)).
       type: bool
       returned: success
       sample: false

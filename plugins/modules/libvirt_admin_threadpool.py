@@ -51,9 +51,9 @@ notes:
   - Lowering O(max_workers) below the current number of workers lets the surplus threads finish their
     jobs and exit; lowering O(prio_workers) likewise lets surplus priority threads exit, which the module
     waits for briefly before reading the pool back.
-  - Raising O(max_workers) alone does not help a pool whose jobs are queued already: libvirt starts a
-    worker for a new job only when no more jobs are queued than workers are free. Raise O(min_workers)
-    with it; the daemon starts those workers at once and the queue drains.
+  - Raising O(max_workers) alone does not help a pool whose jobs are queued already, because libvirt
+    starts a worker for a new job only when no more jobs are queued than workers are free. Raise
+    O(min_workers) with it; the daemon starts those workers at once and the queue drains.
 seealso:
   - module: virtops.libvirt_admin.libvirt_admin_server_info
   - name: libvirt admin API
