@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shlex
@@ -21,8 +22,10 @@ BIN = Path(sys.executable).parent
 
 
 def collections_path() -> str:
-    """A folder holding ansible_collections/virtops/libvirt_admin -> this repo."""
-    base = Path(tempfile.gettempdir()) / f"virtops-collections-{os.getuid()}"
+    """A folder holding ansible_collections/virtops/libvirt_admin -> this repo, one per checkout (two
+    checkouts tested at once must not re-point each other's link)."""
+    checkout = hashlib.sha256(str(REPO).encode()).hexdigest()[:10]
+    base = Path(tempfile.gettempdir()) / f"virtops-collections-{os.getuid()}-{checkout}"
     link = base / "ansible_collections" / "virtops" / "libvirt_admin"
     link.parent.mkdir(parents=True, exist_ok=True)
     if not link.is_symlink() or link.resolve() != REPO:
