@@ -12,7 +12,6 @@ order; one ansible-playbook run over the ten hosts costs several seconds, so eac
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -22,9 +21,9 @@ import pytest
 import yaml
 
 from tests.harness import witness
-from tests.harness.ansible import BIN, REPO
 from tests.harness.fleet import Fleet
 from tests.harness.libvirt_versions import Libvirt, system_version
+from tests.harness.molecule import run_scenario
 
 pytestmark = pytest.mark.once  # not repeated per libvirt version (see tests/conftest.py)
 
@@ -325,29 +324,16 @@ def test_molecule_fleet_scenario(make_fleet):
     """syntax, check, converge, idempotence and verify (virt-admin on each host) over three SSH hosts,
     host02 on libvirt 11.3; the inventory is the fleet's (MOLECULE_FLEET_INVENTORY)."""
     small = make_fleet(3, versions=["system", NEWER, "system"])
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO),
-        "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
-        "MOLECULE_FLEET_INVENTORY": str(small.inventory_path),
-        # the fleet's ssh masters, where its teardown finds them
-        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(small.control_path_dir),
-    }
-    for name in ("ANSIBLE_CONFIG", "ANSIBLE_INVENTORY", "LIBVIRT_ADMIN_DEFAULT_URI"):
-        env.pop(name, None)
-    completed = subprocess.run(
-        [str(BIN / "molecule"), "test", "-s", "fleet"],
-        cwd=REPO / "roles" / "daemon_state",
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
+    run_scenario(
+        "fleet",
+        {
+            "MOLECULE_FLEET_INVENTORY": str(small.inventory_path),
+            # the fleet's ssh masters, where its teardown finds them
+            "ANSIBLE_SSH_CONTROL_PATH_DIR": str(small.control_path_dir),
+            "ANSIBLE_CONFIG": None,
+            "ANSIBLE_INVENTORY": None,
+        },
     )
-    output = re.sub(r"\x1b\[[0-9;]*m", "", completed.stdout + completed.stderr)
-    assert completed.returncode == 0, output[-6000:]
-    for step in ("check", "converge", "idempotence", "verify"):
-        assert re.search(rf"fleet \W+ {step}: Executed: Successful", output), output[-3000:]
     for host in small:  # and from outside, with the witness
         assert witness.settings(host.uri, "libvirtd") == (4, 36, 7)
         assert witness.log_filters(host.uri).split() == ["3:*remote*", "4:*event*", "1:*rpc*"]

@@ -3,15 +3,13 @@ virt-admin; and the role's molecule scenario `default`, run as molecule runs it.
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
 import sys
 
 import pytest
 
 from tests.harness import witness
-from tests.harness.ansible import BIN, REPO, run_playbook
+from tests.harness.ansible import run_playbook
+from tests.harness.molecule import run_scenario
 from tests.integration.test_playbooks import recap
 
 pytestmark = pytest.mark.once  # not repeated per libvirt version (see tests/conftest.py)
@@ -94,18 +92,4 @@ def test_a_misspelt_setting_fails_before_anything_changes(daemon):
 
 def test_molecule_default_scenario():
     """converge, idempotence and verify (with virt-admin) on a sandboxed daemon the harness starts."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
-    env.pop("LIBVIRT_ADMIN_DEFAULT_URI", None)
-    completed = subprocess.run(
-        [sys.executable, "-m", "tests.harness.sandbox", "--", str(BIN / "molecule"), "test", "-s", "default"],
-        cwd=REPO / "roles" / "daemon_state",
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
-    output = re.sub(r"\x1b\[[0-9;]*m", "", completed.stdout + completed.stderr)
-    assert completed.returncode == 0, output[-6000:]
-    for step in ("check", "converge", "idempotence", "verify"):
-        assert re.search(rf"default \W+ {step}: Executed: Successful", output), output[-3000:]
+    run_scenario("default", prefix=(sys.executable, "-m", "tests.harness.sandbox", "--"))
