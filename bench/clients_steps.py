@@ -40,7 +40,7 @@ def wait_until_gone(uri: str, timeout: float = 10.0) -> None:
 def one_run(daemon: Daemon, size: int) -> dict:
     """ms per step, with a fresh batch of `size` clients."""
     from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _clients
-    from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import AdminConnection
+    from ansible_collections.virtops.libvirt_admin.plugins.module_utils._clientcalls import ClientConnection
 
     spec = {"uri": f"secret:///system?socket={daemon.socket}", "timeout": 10}
     batch = Batch([spec] * size, nofile=size + FD_HEADROOM)
@@ -55,7 +55,7 @@ def one_run(daemon: Daemon, size: int) -> dict:
     try:
         if not all(batch.opened):
             raise RunFailed(f"only {sum(batch.opened)} of {size} clients connected")
-        with AdminConnection(daemon.uri) as conn:
+        with ClientConnection(daemon.uri) as conn:
             timed(
                 f"{CHEAP_CALLS} x get_client_limits, per call",
                 lambda: [conn.get_client_limits(SERVER) for index in range(CHEAP_CALLS)],

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ctypes
 import threading
-import time
 from contextlib import contextmanager
 
 ADMIN_LIBRARY = "libvirt-admin.so.0"
@@ -43,20 +42,6 @@ ERR_NO_SERVER = 95
 ERR_NO_CLIENT = 96
 
 UINT_MAX = 2**32 - 1
-# Per-client calls (info, close) are round trips through the daemon's one event
-# loop, which takes longer per round trip the more clients the daemon has (about
-# 2 ms each at 1,000 clients). From PARALLEL_FROM clients on they go out over
-# this connection and up to EXTRA_CONNECTIONS more, CALLS_PER_CONNECTION at a
-# time on each: the loop then reads several requests per turn. libvirt takes
-# 5 requests at once per admin client (admin_max_client_requests) and runs 20
-# admin workers by default. Only as many extra connections are opened as the
-# admin server has room for (beyond admin_max_clients a connection is left
-# waiting, not refused), and one not open within HELPER_OPEN_SECONDS is not used.
-PARALLEL_FROM = 8
-EXTRA_CONNECTIONS = 3
-CALLS_PER_CONNECTION = 3
-# An extra connection not open by then is not used.
-HELPER_OPEN_SECONDS = 1.0
 ADMIN_SERVER = "admin"
 
 
@@ -267,69 +252,9 @@ def _uint_params(values: dict):
     return array
 
 
-class _ClientList:
-    """Client handles from virAdmServerListClients, freed by free()."""
-
-    def __init__(self, lib, clients, count: int) -> None:
-        self._lib = lib
-        self._clients = clients
-        self._count = count
-        self.handles = {lib.virAdmClientGetID(clients[i]): clients[i] for i in range(count)}
-
-    def free(self) -> None:
-        for i in range(self._count):
-            self._lib.virAdmClientFree(self._clients[i])
-        self._lib.free(self._clients)
-        self._count, self.handles = 0, {}
-
-
-class _Helper:
-    """An extra connection for per-client calls and its own listing of the server's clients,
-    opened in a thread of its own so that a daemon that leaves it waiting cannot hold the task:
-    not ready by the deadline, it is given up, and closed by its thread once it opens."""
-
-    def __init__(self, uri: str | None, server: str) -> None:
-        self._lock = threading.Lock()
-        self._given_up = False
-        self._opened = threading.Event()
-        self.conn = None
-        self.listing = None
-        threading.Thread(target=self._open, args=(uri, server), daemon=True).start()
-
-    def _open(self, uri: str | None, server: str) -> None:
-        conn = listing = None
-        try:
-            conn = AdminConnection(uri)
-            listing = conn._list_clients(server)
-        except LibvirtAdminError:
-            pass
-        with self._lock:
-            if not self._given_up:
-                self.conn, self.listing = conn, listing
-                conn = listing = None
-            self._opened.set()
-        _Helper._close(conn, listing)
-
-    def ready(self, deadline: float) -> bool:
-        """Whether it opened and listed the clients before the deadline."""
-        return self._opened.wait(max(deadline - time.monotonic(), 0)) and self.listing is not None
-
-    def release(self) -> None:
-        with self._lock:
-            self._given_up = True
-            conn, listing, self.conn, self.listing = self.conn, self.listing, None, None
-        _Helper._close(conn, listing)
-
-    @staticmethod
-    def _close(conn, listing) -> None:
-        if listing is not None:
-            listing.free()
-        if conn is not None:
-            conn.close()
-
-
 class AdminConnection:
-    """One connection to a daemon's admin socket.
+    """One connection to a daemon's admin socket (the per-client calls are in
+    _clientcalls.ClientConnection, which adds them to this).
 
     uri=None lets libvirt choose (LIBVIRT_ADMIN_DEFAULT_URI, then uri_default in
     libvirt-admin.conf, then libvirtd:///system or the session daemon).
@@ -451,106 +376,6 @@ class AdminConnection:
         from their default locations (the daemon needs libvirt 6.2.0 or newer)."""
         with self._server(server) as srv:
             self._check(self._lib.virAdmServerUpdateTlsFiles(srv, 0), "reload the TLS files")
-
-    def _client_record(self, client, with_info: bool) -> dict:
-        record = {
-            "id": self._lib.virAdmClientGetID(client),
-            "timestamp": self._lib.virAdmClientGetTimestamp(client),
-            "transport": self._lib.virAdmClientGetTransport(client),
-        }
-        if with_info:
-            record["info"] = self._read_params(self._lib.virAdmClientGetInfo, client, "get client info")
-        return record
-
-    def _list_clients(self, server: str) -> _ClientList:
-        clients = _PP()
-        with self._server(server) as srv:
-            count = self._check(
-                self._lib.virAdmServerListClients(srv, ctypes.byref(clients), 0), "list the server's clients"
-            )
-        return _ClientList(self._lib, clients, count)
-
-    @contextmanager
-    def _listed_clients(self, server: str):
-        """{id: handle} of the server's clients, in the daemon's order (freed afterwards)."""
-        listing = self._list_clients(server)
-        try:
-            yield listing.handles
-        finally:
-            listing.free()
-
-    def _room_for_helpers(self) -> int:
-        """How many more clients the admin server takes now (0 when that cannot be read): a client
-        beyond its max_clients is not refused but left waiting, unanswered."""
-        try:
-            limits = self.get_client_limits(ADMIN_SERVER)
-        except LibvirtAdminError:
-            return 0
-        return max(limits.get("nclients_max", 0) - limits.get("nclients", 0), 0)
-
-    def _per_client(self, server: str, function, ids=None) -> list:
-        """[function(connection, client_id, handle or None)] for each of ids (default: every listed
-        client), handle None for a client the daemon does not list. Many clients: spread over several
-        connections and threads (see EXTRA_CONNECTIONS); the results keep the order of ids."""
-        with self._listed_clients(server) as handles:
-            wanted = list(handles) if ids is None else list(ids)
-            if len(wanted) < PARALLEL_FROM or server == ADMIN_SERVER:
-                # The admin server's own clients would include the extra connections.
-                return [function(self, client_id, handles.get(client_id)) for client_id in wanted]
-            helpers = [_Helper(self._uri, server) for index in range(min(EXTRA_CONNECTIONS, self._room_for_helpers()))]
-            try:
-                deadline = time.monotonic() + HELPER_OPEN_SECONDS
-                opened = [helper for helper in helpers if helper.ready(deadline)]
-                connections = [(self, handles), *((helper.conn, helper.listing.handles) for helper in opened)]
-
-                def call(index: int, client_id):
-                    connection, its_handles = connections[index % len(connections)]
-                    return function(connection, client_id, its_handles.get(client_id))
-
-                from concurrent.futures import ThreadPoolExecutor  # only here: its import costs every task time
-
-                with ThreadPoolExecutor(len(connections) * CALLS_PER_CONNECTION) as pool:
-                    return list(pool.map(call, range(len(wanted)), wanted))
-            finally:
-                for helper in helpers:
-                    helper.release()
-
-    def list_clients(self, server: str, with_info: bool = True) -> list:
-        """The server's clients: dicts with id, timestamp (epoch seconds),
-        transport (0 unix, 1 tcp, 2 tls) and, with_info, info (the client's
-        typed parameters: readonly, sock_addr, unix_user_id, ...). A client
-        that leaves while being read is left out."""
-        if not with_info:
-            with self._listed_clients(server) as handles:
-                return [self._client_record(handle, False) for handle in handles.values()]
-
-        def record(connection, client_id, handle):
-            if handle is None:  # not listed on an extra connection: it has left
-                return None
-            try:
-                return connection._client_record(handle, True)
-            except LibvirtAdminError as error:
-                if error.code != ERR_NO_CLIENT:
-                    raise
-                return None
-
-        return [item for item in self._per_client(server, record) if item is not None]
-
-    def close_clients(self, server: str, ids) -> list:
-        """Disconnect the clients with these ids; returns the ids that were
-        gone already (not an error: clients may leave at any time)."""
-
-        def close(connection, client_id, handle):
-            if handle is None:
-                return client_id
-            if connection._lib.virAdmClientClose(handle, 0) < 0:
-                error = connection._lib.last_error(f"disconnect client {client_id}")
-                if error.code != ERR_NO_CLIENT:
-                    raise error
-                return client_id
-            return None
-
-        return [client_id for client_id in self._per_client(server, close, ids) if client_id is not None]
 
     def _get_string(self, getter, what: str) -> str:
         text = ctypes.c_void_p()

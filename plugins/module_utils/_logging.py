@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _logstrings as logstrings
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import ERR_INVALID_ARG, LibvirtAdminError
+
+# read and rendered live in _logstrings, which server_info imports alone; the rest use them from here.
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._logstrings import read, rendered
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._state import read_back
 
-LOGGING_SINCE = "3.0.0"
+LOGGING_SINCE = logstrings.LOGGING_SINCE
 # For AdminModule.require_daemon_version: the feature, and what to do on an older daemon.
 RUNTIME_LOGGING = (
     "Changing logging at runtime",
@@ -30,30 +33,18 @@ EMPTY_OUTPUTS = (
 def desired(outputs: list | None, filters: list | None) -> dict:
     """The desired state of the parts given (None: left as it is), parsed;
     LibvirtAdminError naming a bad item, or for an empty list of outputs."""
+    # Imported here: only the modules that change logging parse what a user writes, and every
+    # module_util a module imports costs each of its tasks compile time.
+    from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _logparse
+
     state = {}
     if outputs is not None:
         if not outputs:
             raise LibvirtAdminError(EMPTY_OUTPUTS, ERR_INVALID_ARG)
-        state["outputs"] = logstrings.parse_outputs(outputs)
+        state["outputs"] = _logparse.parse_outputs(outputs)
     if filters is not None:
-        state["filters"] = logstrings.parse_filters(filters)
+        state["filters"] = _logparse.parse_filters(filters)
     return state
-
-
-def read(conn) -> dict:
-    """{"outputs": [...], "filters": [...]} parsed, filters as a user writes them."""
-    return {
-        "outputs": logstrings.read_outputs(conn.get_logging_outputs()),
-        "filters": logstrings.read_filters(conn.get_logging_filters()),
-    }
-
-
-def rendered(state: dict) -> dict:
-    """The state as lists of strings, as the module returns it."""
-    return {
-        "outputs": [logstrings.render_output(item) for item in state["outputs"]],
-        "filters": [logstrings.render_filter(item) for item in state["filters"]],
-    }
 
 
 def rendered_parts(state: dict) -> dict:

@@ -106,10 +106,11 @@ class AdminModule(AnsibleModule):
             self.fail_admin(action, error, server)
 
     @contextmanager
-    def connection(self):
-        """One admin connection for the task, closed whatever happens."""
+    def connection(self, opener=None):
+        """One admin connection for the task, closed whatever happens; opener (default
+        open_connection) opens it: _clientcalls.ClientConnection for the per-client calls."""
         with self.failing_as("connect to"):
-            conn = open_connection(self.uri)
+            conn = (opener or open_connection)(self.uri)
         try:
             yield conn
         finally:

@@ -141,6 +141,7 @@ clients:
       sample: "system_u:system_r:virtd_t:s0"
 """
 
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _clientcalls
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._clients import (
     FILTER_OPTIONS,
     criteria_of,
@@ -159,7 +160,7 @@ def main() -> None:
     criteria = criteria_of(module.params["match"])
     with module.failing_as("use the client filter match on"):
         validate_criteria(criteria)
-    with module.connection() as conn:
+    with module.connection(_clientcalls.open_connection) as conn:
         with module.failing_as("find the server on"):
             server = resolve_server(conn, module.params["server"])
         with module.failing_as("list the clients of", server):

@@ -148,7 +148,7 @@ disconnected:
       selinux_context: null
 """
 
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _clients, _persist
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _clientcalls, _clients, _persist
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._module import SERVER_ARGSPEC, AdminModule
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._persist import PERSIST_ARGSPEC
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._servers import (
@@ -197,7 +197,7 @@ def main() -> None:
     desired = {key: module.params[key] for key in CLIENT_LIMIT_SETTINGS if module.params[key] is not None}
     criteria = disconnect_criteria(module)
 
-    with module.connection() as conn:
+    with module.connection(_clientcalls.open_connection) as conn:
         with module.failing_as("find the server on"):
             server = resolve_server(conn, module.params["server"])
         with module.failing_as("read the client limits of", server):

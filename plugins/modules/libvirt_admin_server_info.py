@@ -226,7 +226,7 @@ servers:
           sample: 0
 """
 
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _logging, _module
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _logstrings, _module
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import (
     LibvirtAdminError,
     version_number,
@@ -244,7 +244,9 @@ def describe_daemon(conn, servers: list | None) -> dict:
         "version": version_string(version),
         "servers": describe_servers(conn, servers),
         "logging": (
-            _logging.rendered(_logging.read(conn)) if version >= version_number(_logging.LOGGING_SINCE) else None
+            _logstrings.rendered(_logstrings.read(conn))
+            if version >= version_number(_logstrings.LOGGING_SINCE)
+            else None
         ),
     }
 

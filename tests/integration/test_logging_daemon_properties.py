@@ -16,9 +16,11 @@ from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding imp
     AdminConnection,
     LibvirtAdminError,
 )
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._logstrings import (
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._logparse import (
     parse_filters,
     parse_outputs,
+)
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._logstrings import (
     read_filters,
     read_outputs,
     render_filter,

@@ -1,6 +1,7 @@
 """A fake libvirt daemon behind a fake admin connection, for the unit tests.
 
-FakeAdminConnection has the public interface of _binding.AdminConnection.
+FakeAdminConnection has the public interface of _clientcalls.ClientConnection
+(_binding.AdminConnection plus the per-client calls).
 FakeDaemon holds what outlives one connection (the servers' state, injected
 failures, every call made), so that a second module run sees the first one's
 change. The rules and messages are libvirt 9.0's, checked against a real

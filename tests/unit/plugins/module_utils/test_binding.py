@@ -53,7 +53,7 @@ def test_an_extra_connection_left_waiting_is_given_up_and_closed_later(monkeypat
     import threading
     import time
 
-    from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _binding
+    from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _clientcalls
 
     answer = threading.Event()
     closed = threading.Event()
@@ -62,14 +62,12 @@ def test_an_extra_connection_left_waiting_is_given_up_and_closed_later(monkeypat
         def __init__(self, uri):
             answer.wait(10)
 
-        def _list_clients(self, server):
-            return None
-
         def close(self):
             closed.set()
 
-    monkeypatch.setattr(_binding, "AdminConnection", Waiting)
-    helper = _binding._Helper("libvirtd:///system", "libvirtd")
+    monkeypatch.setattr(_clientcalls, "AdminConnection", Waiting)
+    monkeypatch.setattr(_clientcalls, "_list", lambda conn, server: None)
+    helper = _clientcalls._Helper("libvirtd:///system", "libvirtd")
     start = time.monotonic()
     assert helper.ready(start + 0.2) is False
     assert 0.15 < time.monotonic() - start < 2

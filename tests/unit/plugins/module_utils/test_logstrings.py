@@ -1,4 +1,4 @@
-"""_logstrings and _logging without a daemon: properties of the parser, validator and
+"""_logparse, _logstrings and _logging without a daemon: properties of the parser, validator and
 normaliser of log outputs and filters, the comparison, and the rollback of apply()."""
 
 from __future__ import annotations
@@ -9,11 +9,13 @@ from hypothesis import strategies as st
 
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _logging
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import ERR_INVALID_ARG, LibvirtAdminError
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._logstrings import (
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._logparse import (
     parse_filter,
     parse_filters,
     parse_output,
     parse_outputs,
+)
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._logstrings import (
     read_filters,
     read_outputs,
     render_filter,
