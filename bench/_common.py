@@ -77,6 +77,23 @@ def spread(values: list) -> dict:
     return {"median_ms": statistics.median(values), "p10_ms": deciles[0], "p90_ms": deciles[-1]}
 
 
+def ratio_interval(numerator: list, denominator: list, resamples: int = 2000) -> tuple:
+    """95% bootstrap interval of median(numerator) / median(denominator). The two lists are timed
+    round-robin, so rounds are resampled as pairs (what disturbed one round disturbed both)."""
+    import random
+
+    pick = random.Random(0)
+    rounds = range(len(numerator))
+    ratios = []
+    for _ in range(resamples):
+        sample = [pick.choice(rounds) for _ in rounds]
+        ratios.append(
+            statistics.median(numerator[i] for i in sample) / statistics.median(denominator[i] for i in sample)
+        )
+    ratios.sort()
+    return ratios[int(0.025 * resamples)], ratios[int(0.975 * resamples) - 1]
+
+
 def summarise(times: dict, baseline: str) -> dict:
     """spread() of each case, plus its median's ratio to the baseline case's median."""
     rows = {name: spread(values) for name, values in times.items()}

@@ -16,7 +16,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from _common import AD_HOC, WARMUP, RunFailed, adhoc_env, command_case, measure, summarise
+from _common import AD_HOC, WARMUP, RunFailed, adhoc_env, command_case, measure, ratio_interval, summarise
 
 from tests.harness.ansible import collections_path
 from tests.harness.daemons import Daemon
@@ -51,7 +51,7 @@ def cases(uri: str) -> dict:
     }
 
 
-def report(rows: dict, runs: int) -> dict:
+def report(rows: dict, runs: int, times: dict) -> dict:
     width = max(map(len, rows))
     print(f"{runs} runs each after {WARMUP} warm-up runs, round-robin")
     print(f"{'case':<{width}}  {'median ms':>9}  {'p10':>7}  {'p90':>7}  {'/ ping':>6}")
@@ -62,15 +62,18 @@ def report(rows: dict, runs: int) -> dict:
         )
     server_info = rows[SERVER_INFO]["median_ms"]
     goals = {
-        "server_info / ping": (server_info / rows[PING]["median_ms"], "<=", 1.05),
-        "server_info / virt-admin command task": (server_info / rows[COMMAND]["median_ms"], "<", 1.0),
+        "server_info / ping": (server_info / rows[PING]["median_ms"], PING, "<=", 1.05),
+        "server_info / virt-admin command task": (server_info / rows[COMMAND]["median_ms"], COMMAND, "<", 1.0),
     }
     results = {}
     print()
-    for label, (value, op, goal) in goals.items():
+    for label, (value, baseline, op, goal) in goals.items():
         met = value <= goal if op == "<=" else value < goal
-        print(f"{label} = {value:.3f} (goal {op} {goal}) {'PASS' if met else 'MISS'}")
-        results[label] = {"value": value, "goal": f"{op} {goal}", "met": met}
+        low, high = ratio_interval(times[SERVER_INFO], times[baseline])
+        print(
+            f"{label} = {value:.3f} (goal {op} {goal}) {'PASS' if met else 'MISS'}; 95% interval {low:.3f}-{high:.3f}"
+        )
+        results[label] = {"value": value, "interval_95": [low, high], "goal": f"{op} {goal}", "met": met}
     return results
 
 
@@ -93,7 +96,7 @@ def main() -> int:
         daemon.stop()
 
     rows = summarise(times, PING)
-    goals = report(rows, args.runs)
+    goals = report(rows, args.runs, times)
     if args.json:
         data = {"runs": args.runs, "warmup": WARMUP, "cases": rows, "goals": goals, "samples_ms": times}
         args.json.write_text(json.dumps(data, indent=2) + "\n")
