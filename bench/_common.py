@@ -5,6 +5,7 @@ Importing this module puts the repository root on sys.path, so that the benchmar
 
 from __future__ import annotations
 
+import os
 import shlex
 import statistics
 import subprocess
@@ -19,9 +20,17 @@ if str(REPO) not in sys.path:
 
 from tests.harness.ansible import ansible_env  # noqa: E402
 
-ANSIBLE = str(Path(sys.executable).parent / "ansible")
+# The ansible-core under test: this venv's, or another one's `ansible` named by BENCH_ANSIBLE (e.g. a
+# tests/matrix venv: BENCH_ANSIBLE=.build/matrix/ansible-core-2.21/bin/ansible python bench/clients.py).
+ANSIBLE = os.environ.get("BENCH_ANSIBLE") or str(Path(sys.executable).parent / "ansible")
 AD_HOC = [ANSIBLE, "localhost", "-i", "localhost,", "-c", "local", "-m"]
 WARMUP = 2
+
+
+def core_version() -> str:
+    """What `ansible --version` says first, e.g. "ansible [core 2.19.14]"."""
+    done = subprocess.run([ANSIBLE, "--version"], capture_output=True, text=True, check=False)
+    return (done.stdout.splitlines() or ["ansible (version unknown)"])[0]
 
 
 class RunFailed(RuntimeError):

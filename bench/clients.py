@@ -29,7 +29,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from _common import AD_HOC, WARMUP, RunFailed, adhoc_env, command_case, measure, run_command, summarise
+from _common import AD_HOC, WARMUP, RunFailed, adhoc_env, command_case, core_version, measure, run_command, summarise
 
 from tests.harness import witness
 from tests.harness.ansible import FQCN
@@ -379,6 +379,7 @@ def main() -> int:
             f"libvirtd open-file limit: soft {shown['soft']}, hard {shown['hard']}; needs {nofile['need']} for "
             f"{biggest} clients: " + nofile_verdict(nofile)
         )
+        print(core_version())
         print()
         for size in args.sizes:
             batches = Batches(daemon, size)

@@ -16,7 +16,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from _common import AD_HOC, WARMUP, RunFailed, adhoc_env, command_case, measure, ratio_interval, summarise
+from _common import AD_HOC, WARMUP, RunFailed, adhoc_env, command_case, core_version, measure, ratio_interval, summarise
 
 from tests.harness.ansible import collections_path
 from tests.harness.daemons import Daemon
@@ -53,7 +53,7 @@ def cases(uri: str) -> dict:
 
 def report(rows: dict, runs: int, times: dict) -> dict:
     width = max(map(len, rows))
-    print(f"{runs} runs each after {WARMUP} warm-up runs, round-robin")
+    print(f"{core_version()}: {runs} runs each after {WARMUP} warm-up runs, round-robin")
     print(f"{'case':<{width}}  {'median ms':>9}  {'p10':>7}  {'p90':>7}  {'/ ping':>6}")
     for name, row in rows.items():
         print(
