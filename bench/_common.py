@@ -94,8 +94,8 @@ def ratio_interval(numerator: list, denominator: list, resamples: int = 2000) ->
     pick = random.Random(0)
     rounds = range(len(numerator))
     ratios = []
-    for _ in range(resamples):
-        sample = [pick.choice(rounds) for _ in rounds]
+    for _resample in range(resamples):
+        sample = [pick.choice(rounds) for _round in rounds]
         ratios.append(
             statistics.median(numerator[i] for i in sample) / statistics.median(denominator[i] for i in sample)
         )
