@@ -6,6 +6,7 @@ Importing this module puts the repository root on sys.path, so that the benchmar
 from __future__ import annotations
 
 import os
+import random
 import shlex
 import statistics
 import subprocess
@@ -89,8 +90,6 @@ def spread(values: list) -> dict:
 def ratio_interval(numerator: list, denominator: list, resamples: int = 2000) -> tuple:
     """95% bootstrap interval of median(numerator) / median(denominator). The two lists are timed
     round-robin, so rounds are resampled as pairs (what disturbed one round disturbed both)."""
-    import random
-
     pick = random.Random(0)
     rounds = range(len(numerator))
     ratios = []

@@ -8,6 +8,7 @@ normalised form, and change outputs and filters together or not at all."""
 
 from __future__ import annotations
 
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _logparse
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _logstrings as logstrings
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import ERR_INVALID_ARG, LibvirtAdminError
 
@@ -33,10 +34,6 @@ EMPTY_OUTPUTS = (
 def desired(outputs: list | None, filters: list | None) -> dict:
     """The desired state of the parts given (None: left as it is), parsed;
     LibvirtAdminError naming a bad item, or for an empty list of outputs."""
-    # Imported here: only the modules that change logging parse what a user writes, and every
-    # module_util a module imports costs each of its tasks compile time.
-    from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _logparse
-
     state = {}
     if outputs is not None:
         if not outputs:

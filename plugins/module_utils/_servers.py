@@ -11,9 +11,11 @@ binding, or the fake one the unit tests use).
 
 from __future__ import annotations
 
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import ERR_NO_SERVER, LibvirtAdminError
-
-ADMIN_SERVER = "admin"
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import (
+    ADMIN_SERVER,
+    ERR_NO_SERVER,
+    LibvirtAdminError,
+)
 
 # snake_case key -> libvirt's typed-parameter field
 THREADPOOL_SETTINGS = {
