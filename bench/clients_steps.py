@@ -7,8 +7,9 @@ binding must not share a process); each run gets a fresh batch:
     python bench/clients_steps.py [--sizes 10,100,1000] [--runs N]
 
 Steps: one cheap admin round trip (get_client_limits: server lookup + limits), list_clients without and
-with info (virAdmClientGetInfo per client), read_clients with the disconnect filter of bench/clients.py,
-and close_clients of every client. Exits non-zero only when a step fails.
+with info (virAdmClientGetInfo per client), read_clients with the disconnect filter of bench/clients.py
+(what check mode does), and disconnect_clients with that filter (each client read, then dropped at once).
+Exits non-zero only when a step fails.
 """
 
 from __future__ import annotations
@@ -66,9 +67,11 @@ def one_run(daemon: Daemon, size: int) -> dict:
             records = timed("read_clients, disconnect filter", lambda: _clients.read_clients(conn, SERVER, CRITERIA))
             if len(records) != size:
                 raise RunFailed(f"read_clients matched {len(records)} clients, expected {size}")
-            gone = timed("close_clients, all", lambda: conn.close_clients(SERVER, [record["id"] for record in records]))
-            if gone:
-                raise RunFailed(f"{len(gone)} clients were gone before close_clients")
+            dropped = timed(
+                "disconnect_clients, disconnect filter", lambda: _clients.disconnect_clients(conn, SERVER, CRITERIA)
+            )
+            if len(dropped) != size:
+                raise RunFailed(f"disconnect_clients dropped {len(dropped)} clients, expected {size}")
         wait_until_gone(daemon.uri)
     finally:
         batch.close()

@@ -145,15 +145,17 @@ def _room_for_helpers(conn) -> int:
     return max(limits.get("nclients_max", 0) - limits.get("nclients", 0), 0)
 
 
-def _per_client(conn, server: str, function, ids=None) -> list:
-    """[function(connection, client_id, handle or None)] for each of ids (default: every listed
-    client), handle None for a client the daemon does not list. Many clients: spread over several
-    connections and threads (see EXTRA_CONNECTIONS); the results keep the order of ids."""
+def _per_client(conn, server: str, function, wanted=None) -> list:
+    """[function(connection, client_id, handle or None)] for each listed client that wanted (a test of
+    the client's id, timestamp and transport, asked without a round trip) accepts, all by default; handle
+    None for a client that an extra connection's listing does not have (it has left). Many clients:
+    spread over several connections and threads (see EXTRA_CONNECTIONS); the results keep the daemon's
+    order."""
     with _listed(conn, server) as handles:
-        wanted = list(handles) if ids is None else list(ids)
-        if len(wanted) < PARALLEL_FROM or server == ADMIN_SERVER:
+        ids = [key for key, handle in handles.items() if wanted is None or wanted(_record(conn, handle, False))]
+        if len(ids) < PARALLEL_FROM or server == ADMIN_SERVER:
             # The admin server's own clients would include the extra connections.
-            return [function(conn, client_id, handles.get(client_id)) for client_id in wanted]
+            return [function(conn, client_id, handles[client_id]) for client_id in ids]
         helpers = [_Helper(conn._uri, server) for index in range(min(EXTRA_CONNECTIONS, _room_for_helpers(conn)))]
         try:
             deadline = time.monotonic() + HELPER_OPEN_SECONDS
@@ -167,7 +169,7 @@ def _per_client(conn, server: str, function, ids=None) -> list:
             from concurrent.futures import ThreadPoolExecutor  # only here: its import costs every task time
 
             with ThreadPoolExecutor(len(connections) * CALLS_PER_CONNECTION) as pool:
-                return list(pool.map(call, range(len(wanted)), wanted))
+                return list(pool.map(call, range(len(ids)), ids))
         finally:
             for helper in helpers:
                 helper.release()
@@ -185,35 +187,52 @@ def _info(connection, client_id, handle):
         return None
 
 
-def _close(connection, client_id, handle):
-    """Disconnect a client; its id when it had left already, else None."""
+def _close(connection, client_id, handle) -> bool:
+    """Disconnect a client; False when it had left already."""
     if handle is None:
-        return client_id
+        return False
     if connection._lib.virAdmClientClose(handle, 0) < 0:
         error = connection._lib.last_error(f"disconnect client {client_id}")
         if error.code != ERR_NO_CLIENT:
             raise error
-        return client_id
-    return None
+        return False
+    return True
+
+
+def _info_then_close(chosen):
+    """The per-client call of disconnect_clients: the client's record, and the client disconnected
+    when chosen(record) says so; None for a client not chosen or that left on its own."""
+
+    def call(connection, client_id, handle):
+        item = _info(connection, client_id, handle)
+        if item is None or not chosen(item) or not _close(connection, client_id, handle):
+            return None
+        return item
+
+    return call
 
 
 class ClientConnection(AdminConnection):
     """An admin connection with the per-client calls."""
 
-    def list_clients(self, server: str, with_info: bool = True) -> list:
-        """The server's clients: dicts with id, timestamp (epoch seconds),
-        transport (0 unix, 1 tcp, 2 tls) and, with_info, info (the client's
-        typed parameters: readonly, sock_addr, unix_user_id, ...). A client
-        that leaves while being read is left out."""
+    def list_clients(self, server: str, with_info: bool = True, wanted=None) -> list:
+        """The server's clients (those that wanted accepts, see disconnect_clients): dicts with id,
+        timestamp (epoch seconds), transport (0 unix, 1 tcp, 2 tls) and, with_info, info (the
+        client's typed parameters: readonly, sock_addr, unix_user_id, ...). A client that leaves
+        while being read is left out."""
         if not with_info:
             with _listed(self, server) as handles:
-                return [_record(self, handle, False) for handle in handles.values()]
-        return [item for item in _per_client(self, server, _info) if item is not None]
+                records = [_record(self, handle, False) for handle in handles.values()]
+            return [record for record in records if wanted is None or wanted(record)]
+        return [item for item in _per_client(self, server, _info, wanted) if item is not None]
 
-    def close_clients(self, server: str, ids) -> list:
-        """Disconnect the clients with these ids; returns the ids that were
-        gone already (not an error: clients may leave at any time)."""
-        return [client_id for client_id in _per_client(self, server, _close, ids) if client_id is not None]
+    def disconnect_clients(self, server: str, chosen, wanted=None) -> list:
+        """Read the clients as list_clients does and disconnect each one that chosen(its dict)
+        accepts, right after reading it: one pass, so that every call after a disconnect finds one
+        client fewer for the daemon to look through. wanted(dict without info), asked first,
+        spares the info call for the clients it refuses. Returns the dicts of the clients
+        disconnected; one that leaves on its own first is not among them and is no error."""
+        return [item for item in _per_client(self, server, _info_then_close(chosen), wanted) if item is not None]
 
 
 # What the modules that work on clients open (AdminModule.connection); the unit tests swap it for a fake.

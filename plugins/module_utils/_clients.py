@@ -115,10 +115,25 @@ def matches(record: dict, criteria: dict, now: float) -> bool:
     return True
 
 
+def _listing_test(server: str, criteria: dict, now: float):
+    """A test of a listed client (no info yet) by the criteria that need no info, or None when
+    there are none: the clients it refuses are not asked for their info."""
+    listing = {key: value for key, value in criteria.items() if key in LISTING_CRITERIA}
+    if not listing:
+        return None
+
+    def wanted(item: dict) -> bool:
+        return matches(client_record(item, server), listing, now)
+
+    return wanted
+
+
 def read_clients(conn, server: str, criteria: dict, with_info: bool = True) -> list:
     """The server's clients that match the criteria (all when there are none)."""
-    raw = conn.list_clients(server, with_info=with_info or needs_info(criteria))
     now = time.time()
+    raw = conn.list_clients(
+        server, with_info=with_info or needs_info(criteria), wanted=_listing_test(server, criteria, now)
+    )
     records = [client_record(item, server) for item in raw]
     return [record for record in records if matches(record, criteria, now)]
 
@@ -126,6 +141,24 @@ def read_clients(conn, server: str, criteria: dict, with_info: bool = True) -> l
 def is_own_connection(record: dict) -> bool:
     """This process's own admin connection, which a module never drops."""
     return record["server"] == ADMIN_SERVER and record["unix_process_id"] == os.getpid()
+
+
+def to_disconnect(conn, server: str, criteria: dict) -> list:
+    """The records of the clients disconnect_clients would drop now (check mode)."""
+    return [record for record in read_clients(conn, server, criteria) if not is_own_connection(record)]
+
+
+def disconnect_clients(conn, server: str, criteria: dict) -> list:
+    """Disconnect the clients that match the criteria, never this process's own connection, each
+    right after reading it; the records of those disconnected. The same test as to_disconnect."""
+    now = time.time()
+
+    def chosen(item: dict) -> bool:
+        record = client_record(item, server)
+        return matches(record, criteria, now) and not is_own_connection(record)
+
+    dropped = conn.disconnect_clients(server, chosen, wanted=_listing_test(server, criteria, now))
+    return [client_record(item, server) for item in dropped]
 
 
 def summary(record: dict) -> str:

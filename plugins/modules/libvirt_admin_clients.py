@@ -206,24 +206,22 @@ def main() -> None:
             _clients.validate_limits(before, desired)
             config = _persist.plan(module.params, module.uri, [(server, "clients", desired)])
         changes = changes_between(before, desired)
-        doomed = []
-        if criteria is not None:
-            with module.failing_as("list the clients of", server):
-                matching = _clients.read_clients(conn, server, criteria, with_info=True)
-            doomed = [record for record in matching if not _clients.is_own_connection(record)]
 
         untouched_file = _persist.untouched_note(config)
         if module.check_mode:
-            after, disconnected = {**before, **changes}, doomed
+            after, disconnected = {**before, **changes}, []
+            if criteria is not None:
+                with module.failing_as("list the clients of", server):
+                    disconnected = _clients.to_disconnect(conn, server, criteria)
         else:
+            # Clients first: a failure to read them then leaves the limits as they were.
+            disconnected = []
+            if criteria is not None:
+                with module.failing_as("disconnect clients of", server, untouched_file):
+                    disconnected = _clients.disconnect_clients(conn, server, criteria)
             if changes:
                 with module.failing_as("change the client limits of", server, untouched_file):
                     _clients.apply_limits(conn, server, changes)
-            gone = set()
-            if doomed:
-                with module.failing_as("disconnect clients of", server):
-                    gone = set(conn.close_clients(server, [record["id"] for record in doomed]))
-            disconnected = [record for record in doomed if record["id"] not in gone]
             with module.failing_as("read the client limits of", server, untouched_file):
                 after = read_back(read_client_limits, conn, server) if changes else read_client_limits(conn, server)
         result = _persist.write_config(module, config, bool(changes), server)
@@ -234,7 +232,7 @@ def main() -> None:
         before_state = {key: before[key] for key in desired}
         after_state = {**before_state, **changes}
         if criteria is not None:
-            before_state["matching_clients"] = [_clients.summary(record) for record in doomed]
+            before_state["matching_clients"] = [_clients.summary(record) for record in disconnected]
             after_state["matching_clients"] = []
         result["diff"] = _persist.diff_with_config(before_state, after_state, list(before_state), config)
     module.exit_json(**result)

@@ -298,8 +298,15 @@ def test_many_clients_over_extra_connections(make_daemon, admin_max_clients):
         assert {record["unix_process_id"] for record in info["clients"]} == {held.pid}
         assert witness.client_limits(daemon.uri, "admin")["nclients"] == admin_clients
 
+        some = sorted(ids)[::2]  # by listing criteria alone: only these are read, each then dropped
+        dropped = run_module(CLIENTS, {"uri": daemon.uri, "disconnect": {"ids": some, "transport": "unix"}})
+        assert sorted(record["id"] for record in dropped["disconnected"]) == some
+        assert {record["unix_process_id"] for record in dropped["disconnected"]} == {held.pid}
+        assert sorted(witness.client_ids(daemon.uri, "libvirtd")) == sorted(set(ids) - set(some))
+        assert held.probe().count(False) == len(some)
+
         dropped = run_module(CLIENTS, {"uri": daemon.uri, "disconnect": {"all": True}})
-        assert sorted(record["id"] for record in dropped["disconnected"]) == sorted(ids)
+        assert sorted(record["id"] for record in dropped["disconnected"]) == sorted(set(ids) - set(some))
         assert witness.client_ids(daemon.uri, "libvirtd") == []
         assert held.probe() == [False] * 24
         assert witness.client_limits(daemon.uri, "admin")["nclients"] == admin_clients

@@ -21,7 +21,7 @@ libvirtd 9.0 through the real binding:
   listener (the admin server never has one) fails with an internal error;
 - client ids count up from 1 per server and are never reused; closing a
   client that is gone already is libvirt's ERR_NO_CLIENT, which the binding's
-  close_clients returns among the ids already gone rather than raising.
+  disconnect_clients leaves out rather than raising.
 
 Every connection is itself a client of the daemon's admin server (a UNIX
 socket client whose unix_process_id is this process) while it is open.
@@ -253,19 +253,28 @@ class FakeDaemon:
         """Make these clients disconnect on their own right after the server's next listing."""
         self._leaving.setdefault(server, set()).update(ids)
 
-    def list_clients(self, server: str, with_info: bool) -> list:
+    def list_clients(self, server: str, with_info: bool, wanted=None) -> list:
         self.server(server)
         listed = [
             {key: copy.deepcopy(value) for key, value in client.items() if with_info or key != "info"}
             for client in self.clients_of(server)
         ]
+        if wanted is not None:
+            listed = [item for item in listed if wanted({key: item[key] for key in ("id", "timestamp", "transport")})]
         for client_id in sorted(self._leaving.pop(server, set())):
             self.remove_client(server, client_id)
         return listed
 
-    def close_clients(self, server: str, ids: list) -> list:
-        self.server(server)
-        return [client_id for client_id in ids if not self.remove_client(server, client_id)]
+    def disconnect_clients(self, server: str, chosen, wanted=None) -> list:
+        """List the clients, then read and drop one at a time, as the binding does: a client that
+        left after the listing is skipped."""
+        dropped = []
+        for item in self.list_clients(server, False, wanted):
+            current = next((client for client in self.clients_of(server) if client["id"] == item["id"]), None)
+            if current is not None and chosen(copy.deepcopy(current)):
+                self.remove_client(server, item["id"])
+                dropped.append(copy.deepcopy(current))
+        return dropped
 
     def update_tls_files(self, server: str) -> None:
         """virNetServerUpdateTlsFiles: only a server with a TLS listener can reload."""
@@ -425,14 +434,13 @@ class FakeAdminConnection:
         _uint_params(values)
         self.daemon.set_client_limits(server, values)
 
-    def list_clients(self, server: str, with_info: bool = True) -> list:
+    def list_clients(self, server: str, with_info: bool = True, wanted=None) -> list:
         self._call("list_clients", server, with_info)
-        return self.daemon.list_clients(server, with_info)
+        return self.daemon.list_clients(server, with_info, wanted)
 
-    def close_clients(self, server: str, ids) -> list:
-        ids = list(ids)
-        self._call("close_clients", server, ids)
-        return self.daemon.close_clients(server, ids)
+    def disconnect_clients(self, server: str, chosen, wanted=None) -> list:
+        self._call("disconnect_clients", server)
+        return self.daemon.disconnect_clients(server, chosen, wanted)
 
     def update_tls_files(self, server: str) -> None:
         self._call("update_tls_files", server)

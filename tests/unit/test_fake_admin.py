@@ -152,15 +152,31 @@ def test_listing_without_info_leaves_info_out_and_is_recorded(fake, conn):
     assert fake.calls_of("list_clients") == [("list_clients", "libvirtd", False), ("list_clients", "libvirtd", True)]
 
 
-def test_closing_clients_counts_them_out(fake, conn):
+def test_listing_asks_wanted_without_info(fake, conn):
     ids = [fake.add_client("libvirtd", "tcp") for number in range(3)]
-    assert conn.get_client_limits("libvirtd")["nclients"] == 3
-    assert conn.close_clients("libvirtd", [ids[0], 42, ids[2]]) == [42]
-    assert fake.client_ids("libvirtd") == [ids[1]]
-    assert conn.get_client_limits("libvirtd")["nclients"] == 1
-    assert conn.close_clients("libvirtd", [ids[0]]) == [ids[0]]
-    assert fake.add_client("libvirtd", "tcp") == 4  # ids are not reused
-    assert error_of(conn.close_clients, "nope", [1])[0] == 95
+    asked = []
+
+    def wanted(item: dict) -> bool:
+        asked.append(item)
+        return item["id"] != ids[1]
+
+    assert [client["id"] for client in conn.list_clients("libvirtd", wanted=wanted)] == [ids[0], ids[2]]
+    assert [(item["id"], "info" in item) for item in asked] == [(client_id, False) for client_id in ids]
+
+
+def test_disconnecting_drops_the_chosen_clients_and_counts_them_out(fake, conn):
+    ids = [fake.add_client("libvirtd", "tcp") for number in range(4)]
+    assert conn.get_client_limits("libvirtd")["nclients"] == 4
+    dropped = conn.disconnect_clients(
+        "libvirtd", lambda item: item["id"] != ids[1], wanted=lambda item: item["id"] != ids[3]
+    )
+    assert [(item["id"], "info" in item) for item in dropped] == [(ids[0], True), (ids[2], True)]
+    assert fake.client_ids("libvirtd") == [ids[1], ids[3]]
+    assert conn.get_client_limits("libvirtd")["nclients"] == 2
+    assert conn.disconnect_clients("libvirtd", lambda item: False) == []
+    assert fake.add_client("libvirtd", "tcp") == 5  # ids are not reused
+    assert error_of(conn.disconnect_clients, "nope", bool)[0] == 95
+    assert fake.calls_of("disconnect_clients")[0] == ("disconnect_clients", "libvirtd")
 
 
 def test_a_client_may_leave_right_after_the_listing(fake, conn):
@@ -168,7 +184,9 @@ def test_a_client_may_leave_right_after_the_listing(fake, conn):
     fake.leave_after_listing("libvirtd", [first])
     assert [client["id"] for client in conn.list_clients("libvirtd")] == [first, second]
     assert fake.client_ids("libvirtd") == [second]
-    assert conn.close_clients("libvirtd", [first, second]) == [first]
+    third = fake.add_client("libvirtd", "tcp")
+    fake.leave_after_listing("libvirtd", [second])
+    assert [item["id"] for item in conn.disconnect_clients("libvirtd", bool)] == [third]
     assert conn.list_clients("libvirtd") == []
 
 
@@ -185,7 +203,7 @@ def test_each_open_connection_is_a_client_of_the_admin_server(fake):
 
 def test_closing_a_connections_own_client_drops_the_connection(fake, conn):
     other = fake.connect()
-    other.close_clients("admin", [conn.own_client_id])
+    other.disconnect_clients("admin", lambda item: item["id"] == conn.own_client_id)
     assert error_of(conn.list_servers) == (1, "internal error: client socket is closed")
     assert other.list_servers() == ["admin", "libvirtd"]
 

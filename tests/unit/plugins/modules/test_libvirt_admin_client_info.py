@@ -50,7 +50,7 @@ def test_lists_every_client_of_the_daemons_own_server(fake, run, sample, check):
     assert all(set(client) == set(alice) for client in result["clients"])
     assert result["clients"][5]["connected_since_iso"] is None  # connected before a re-exec
     assert fake.calls_of("list_clients") == [("list_clients", "libvirtd", True)]
-    assert fake.setter_calls == fake.calls_of("close_clients") == []
+    assert fake.setter_calls == fake.calls_of("disconnect_clients") == []
 
 
 def test_a_tls_client(run, sample):

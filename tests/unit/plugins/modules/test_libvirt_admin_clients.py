@@ -103,7 +103,7 @@ def test_invalid_limits_fail_before_anything_is_changed(fake, run, sample, args,
     assert result["msg"].startswith(f"Cannot change the client limits of server 'libvirtd' of {DEFAULT_TARGET}: ")
     assert message in result["msg"]
     assert result["libvirt_error_code"] == 8
-    assert fake.setter_calls == fake.calls_of("close_clients") == []
+    assert fake.setter_calls == fake.calls_of("disconnect_clients") == []
     assert limits_of(fake) == (5000, 20)
     assert fake.client_ids("libvirtd") == list(sample.values())
 
@@ -118,7 +118,7 @@ def test_disconnect_drops_exactly_the_matching_clients(fake, run, sample):
     assert result["changed"] is True
     assert ids_of(expected) == [sample["tcp_old"], sample["tls"]]
     assert result["disconnected"] == expected
-    assert fake.calls_of("close_clients") == [("close_clients", "libvirtd", [sample["tcp_old"], sample["tls"]])]
+    assert fake.calls_of("disconnect_clients") == [("disconnect_clients", "libvirtd")]
     assert fake.client_ids("libvirtd") == [sample[role] for role in ("root_shell", "alice", "tcp_new", "before_reexec")]
     assert result["limits"] == {**LIMITS, "clients": 4}  # read back after disconnecting
     assert fake.setter_calls == []
@@ -145,7 +145,7 @@ def test_check_mode_reports_and_changes_nothing(fake, run, sample):
     expected = listed(run, {"min_age": 3600})
     result = run(main, args, check=True)
     assert result["changed"] is True
-    assert fake.setter_calls == fake.calls_of("close_clients") == []
+    assert fake.setter_calls == fake.calls_of("disconnect_clients") == []
     assert ids_of(result["disconnected"]) == [sample["tcp_old"], sample["tls"], sample["before_reexec"]]
     assert result["disconnected"] == expected
     assert result["limits"] == {**LIMITS, "max_clients": 100, "max_unauth_clients": 10, "clients": 6}
@@ -172,7 +172,7 @@ def test_all_on_the_admin_server_keeps_the_modules_own_connection(fake, run):
     result = run(main, {"server": "admin", "disconnect": {"all": True}})
     own = fake.connections[0]
     assert ids_of(result["disconnected"]) == [virt_admin, remote_admin]
-    assert fake.calls_of("close_clients") == [("close_clients", "admin", [virt_admin, remote_admin])]
+    assert fake.calls_of("disconnect_clients") == [("disconnect_clients", "admin")]
     assert not own.dropped
     assert result["limits"]["clients"] == 1  # read back over the connection that was kept
 
@@ -183,7 +183,6 @@ def test_a_client_that_leaves_on_its_own_is_not_an_error(fake, run, sample):
     assert "failed" not in result
     assert result["changed"] is True
     assert ids_of(result["disconnected"]) == [sample["tcp_new"]]
-    assert fake.calls_of("close_clients") == [("close_clients", "libvirtd", [sample["tcp_old"], sample["tcp_new"]])]
     assert result["limits"]["clients"] == 4
 
 
@@ -247,18 +246,20 @@ def test_unknown_server_lists_the_servers(fake, run, sample):
         f"Cannot find the server on {DEFAULT_TARGET}: the daemon has no server named 'nope'; "
         "its servers are: admin, libvirtd; set server to one of the daemon's servers"
     )
-    assert fake.calls_of("close_clients") == []
+    assert fake.calls_of("disconnect_clients") == []
     assert len(fake.client_ids("libvirtd")) == 6
 
 
-def test_failure_while_disconnecting_closes_the_connection(fake, run, sample):
-    fake.fail_call("close_clients", LibvirtAdminError("Cannot write data: Broken pipe", 38))
-    result = run(main, {"disconnect": {"transport": "tcp"}})
+def test_failure_while_disconnecting_closes_the_connection_and_leaves_the_limits(fake, run, sample):
+    fake.fail_call("disconnect_clients", LibvirtAdminError("Cannot write data: Broken pipe", 38))
+    result = run(main, {"max_clients": 100, "disconnect": {"transport": "tcp"}})
     assert result["msg"] == (
         f"Cannot disconnect clients of server 'libvirtd' of {DEFAULT_TARGET}: Cannot write data: Broken pipe"
     )
     assert fake.connections[0].closed
     assert len(fake.client_ids("libvirtd")) == 6
+    assert fake.setter_calls == []
+    assert limits_of(fake) == (5000, 20)
 
 
 # Diff
