@@ -14,6 +14,9 @@ options:
   match:
     description:
       - Report only the clients that meet every criterion given here. Default is every client.
+      - O(match.ids), O(match.transport) and O(match.min_age) are answered from the daemon's list of
+        clients; every other criterion, and the record returned, takes one more call to the daemon per
+        client, made only for the clients those three let through.
       - An unknown key or a value of the wrong type is an error.
     type: dict
     suboptions:
@@ -72,6 +75,10 @@ options:
         O(disconnect.all=true) is the explicit way to disconnect every client.
       - The module's own admin connection is never disconnected. A client that leaves on its own
         between listing and disconnecting is not an error.
+      - O(disconnect.ids), O(disconnect.transport) and O(disconnect.min_age) are answered from the
+        daemon's list of clients; every other criterion, and the record returned, takes one more call to
+        the daemon per client, made only for the clients those three let through. Each matching client
+        is disconnected right after it is read.
       - An unknown key or a value of the wrong type is an error.
     type: dict
     suboptions:

@@ -43,6 +43,8 @@ notes:
   - At least one of O(max_clients), O(max_unauth_clients) and O(disconnect) is required. Limits are
     whole numbers from 0 to 4294967295.
   - In check mode the module reports the clients it would disconnect, and disconnects none.
+  - Given O(disconnect) and limits together, the module disconnects the clients first and then sets
+    the limits, so that a failure to read the clients leaves the limits as they were.
   - A disconnected client may connect again; the module does not block it. Lower O(max_clients) or
     change the daemon's access control for that.
 seealso:
