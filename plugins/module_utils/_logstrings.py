@@ -6,12 +6,9 @@
 """libvirt's log output and filter strings as the daemon stores and reports them:
 read them, render parsed items back, and compare them the way the daemon
 rewrites what it stores, so that comparisons are idempotent. Parsing and
-validating what a user writes is in _logparse.
-
-Outputs: LEVEL:stderr, LEVEL:journald, LEVEL:syslog:IDENT, LEVEL:file:PATH.
-Filters: LEVEL:MATCH; a leading + on MATCH is accepted and dropped; the
-daemon stores MATCH as *MATCH* (a substring match). Levels: 1 debug,
-2 info, 3 warning, 4 error. Items are separated by spaces.
+validating what a user writes, and the syntax of both kinds of string, are in
+_logparse. Parsed items: outputs (level, type, extra or None), filters
+(level, match); the daemon stores a filter's MATCH as *MATCH*.
 """
 
 from __future__ import annotations
