@@ -1,6 +1,7 @@
 """Wall-clock cost of libvirt_admin_client_info and of disconnecting clients by a filter, with N clients connected.
 
-Starts one sandboxed libvirtd with the secret driver (tests/harness) and, for each N, times round-robin,
+Starts one sandboxed libvirtd with the secret driver (tests/harness) and, for each N and each of the
+modules' backends (library, protocol: one pass each, with its own ping and stand-in), times round-robin,
 so that machine noise hits every case equally:
 
     ansible.builtin.ping                                  (the baseline)
@@ -11,7 +12,7 @@ so that machine noise hits every case equally:
 Each round first opens a fresh batch of N real clients (untimed; a child libvirt-python process holds
 them, tests/harness/clients.py), and checks afterwards with virt-admin that none is left:
 
-    python bench/clients.py [--sizes 10,100,1000] [--runs N] [--json PATH]
+    python bench/clients.py [--sizes 10,100,1000] [--backends library,protocol] [--runs N] [--json PATH]
 
 Exits non-zero only when a run fails; missing a goal is reported, not an error.
 """
@@ -207,14 +208,16 @@ class Batches:
             self.current = None
 
 
-def client_info_case(uri: str, env: dict, batches: Batches, saved: Path):
-    argv = [*AD_HOC, f"{FQCN}.libvirt_admin_client_info", "-a", f"uri={uri}"]
+def client_info_case(uri: str, backend: str, env: dict, batches: Batches, saved: Path):
+    argv = [*AD_HOC, f"{FQCN}.libvirt_admin_client_info", "-a", f"uri={uri} backend={backend}"]
 
     def run():
         done = run_command(argv, env)
 
         def check() -> None:
             result = adhoc_result(done.stdout)
+            if result.get("backend") != backend:
+                raise RunFailed(f"client_info ran with backend {result.get('backend')!r}, not {backend!r}")
             if result.get("server") != SERVER or not isinstance(result.get("clients"), list):
                 raise RunFailed(f"client_info returned no client list of {SERVER}:\n{done.stdout[:2000]}")
             batches.check_batch("client_info listed", result["clients"])
@@ -225,8 +228,8 @@ def client_info_case(uri: str, env: dict, batches: Batches, saved: Path):
     return run
 
 
-def disconnect_case(uri: str, env: dict, batches: Batches):
-    args = {"uri": uri, "disconnect": {"transport": "unix", "readonly": False}}
+def disconnect_case(uri: str, backend: str, env: dict, batches: Batches):
+    args = {"uri": uri, "backend": backend, "disconnect": {"transport": "unix", "readonly": False}}
     argv = [*AD_HOC, f"{FQCN}.libvirt_admin_clients", "-a", json.dumps(args)]
 
     def run():
@@ -253,14 +256,14 @@ def replay_case(env: dict, workdir: Path, saved: Path):
     return command_case([*AD_HOC, "virtops_bench.replay.replay", "-a", f"path={saved}"], env, '"clients"')
 
 
-def cases(uri: str, batches: Batches, workdir: Path) -> dict:
+def cases(uri: str, backend: str, batches: Batches, workdir: Path) -> dict:
     env = adhoc_env()
     saved = workdir / "client_info_result.json"
     return {
         PING: command_case([*AD_HOC, "ansible.builtin.ping"], env, '"pong"'),
-        CLIENT_INFO: client_info_case(uri, env, batches, saved),
+        CLIENT_INFO: client_info_case(uri, backend, env, batches, saved),
         REPLAY: replay_case(env, workdir, saved),
-        DISCONNECT: disconnect_case(uri, env, batches),
+        DISCONNECT: disconnect_case(uri, backend, env, batches),
     }
 
 
@@ -276,12 +279,12 @@ def add_per_client(rows: dict, size: int) -> dict:
     return rows
 
 
-def report_size(size: int, rows: dict, batches: Batches, runs: int) -> None:
+def report_size(size: int, backend: str, rows: dict, batches: Batches, runs: int) -> None:
     width = max(map(len, rows))
     lingering = [value for value in batches.gone_after_ms if value]
     opening = statistics.median(batches.open_ms)
     print(
-        f"N = {size} clients: {runs} runs each after {WARMUP} warm-up runs, round-robin; "
+        f"{backend} backend, N = {size} clients: {runs} runs each after {WARMUP} warm-up runs, round-robin; "
         f"a fresh batch of {size} opened before each round (untimed, median {opening:.0f} ms)"
     )
     print(f"{'case':<{width}}  {'median ms':>9}  {'p10':>7}  {'p90':>7}  {'/ ping':>6}  {'ms/client':>9}")
@@ -304,7 +307,8 @@ def report_size(size: int, rows: dict, batches: Batches, runs: int) -> None:
     print(flush=True)
 
 
-def report_goals(results: dict) -> tuple:
+def report_goals(results: dict, backend: str) -> tuple:
+    print(f"{backend} backend:")
     goals = {}
     if GOAL_SIZE in results:
         rows = results[GOAL_SIZE]["cases"]
@@ -361,6 +365,12 @@ def main() -> int:
         "--sizes", type=sizes_arg, default=[10, 100, 1000], help="client counts, comma-separated (default 10,100,1000)"
     )
     parser.add_argument("--runs", type=int, default=5, help="timed runs of each case per size (default 5)")
+    parser.add_argument(
+        "--backends",
+        type=lambda text: text.replace(",", " ").split(),
+        default=["library", "protocol"],
+        help="the modules' backends, one pass each with its own ping and stand-in (default library,protocol)",
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the numbers to PATH")
     args = parser.parse_args()
     if args.runs < 2:
@@ -370,7 +380,7 @@ def main() -> int:
     limit = max(5000, biggest)
     daemon = Daemon(config={"max_clients": limit, "max_anonymous_clients": limit}, drivers=("secret",))
     batches = None
-    results = {}
+    results = {backend: {} for backend in args.backends}
     try:
         daemon.start()
         nofile = ensure_nofile(daemon.pid, biggest + FD_HEADROOM)
@@ -382,17 +392,18 @@ def main() -> int:
         print(core_version())
         print()
         for size in args.sizes:
-            batches = Batches(daemon, size)
-            with tempfile.TemporaryDirectory(prefix="bench-clients-") as workdir:
-                times = measure(cases(daemon.uri, batches, Path(workdir)), args.runs, batches.round)
-            rows = add_per_client(summarise(times, PING), size)
-            report_size(size, rows, batches, args.runs)
-            results[size] = {
-                "cases": rows,
-                "samples_ms": times,
-                "batch_open_ms": batches.open_ms,
-                "gone_after_ms": batches.gone_after_ms,
-            }
+            for backend in args.backends:
+                batches = Batches(daemon, size)
+                with tempfile.TemporaryDirectory(prefix="bench-clients-") as workdir:
+                    times = measure(cases(daemon.uri, backend, batches, Path(workdir)), args.runs, batches.round)
+                rows = add_per_client(summarise(times, PING), size)
+                report_size(size, backend, rows, batches, args.runs)
+                results[backend][size] = {
+                    "cases": rows,
+                    "samples_ms": times,
+                    "batch_open_ms": batches.open_ms,
+                    "gone_after_ms": batches.gone_after_ms,
+                }
     except (RuntimeError, subprocess.SubprocessError) as exc:  # RunFailed, DaemonError, a Clients child's end
         print(f"run failed: {exc}", file=sys.stderr)
         return 1
@@ -401,14 +412,18 @@ def main() -> int:
             batches.close()
         daemon.stop()
 
-    goals, growth = report_goals(results)
+    goals, growth = {}, {}
+    for backend, found in results.items():
+        goals[backend], growth[backend] = report_goals(found, backend)
     if args.json:
         data = {
             "runs": args.runs,
             "warmup": WARMUP,
             "sizes": args.sizes,
             "daemon_nofile": nofile,
-            "results": {str(size): value for size, value in results.items()},
+            "results": {
+                backend: {str(size): value for size, value in found.items()} for backend, found in results.items()
+            },
             "goals": goals,
             "per_client_growth": growth,
         }

@@ -15,6 +15,7 @@ Exits non-zero only when a step fails.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -28,6 +29,8 @@ from tests.harness.daemons import Daemon
 
 CHEAP_CALLS = 100
 CRITERIA = {"transport": "unix", "readonly": False}
+# The backend the steps run through (auto, library or protocol): BENCH_BACKEND=protocol python bench/clients_steps.py
+BACKEND = os.environ.get("BENCH_BACKEND", "auto")
 
 
 def wait_until_gone(uri: str, timeout: float = 10.0) -> None:
@@ -40,8 +43,8 @@ def wait_until_gone(uri: str, timeout: float = 10.0) -> None:
 
 def one_run(daemon: Daemon, size: int) -> dict:
     """ms per step, with a fresh batch of `size` clients."""
-    from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _clients
-    from ansible_collections.virtops.libvirt_admin.plugins.module_utils._clientcalls import ClientConnection
+    from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _clientcalls, _clients
+    from ansible_collections.virtops.libvirt_admin.plugins.module_utils._admin import open_connection
 
     spec = {"uri": f"secret:///system?socket={daemon.socket}", "timeout": 10}
     batch = Batch([spec] * size, nofile=size + FD_HEADROOM)
@@ -56,14 +59,14 @@ def one_run(daemon: Daemon, size: int) -> dict:
     try:
         if not all(batch.opened):
             raise RunFailed(f"only {sum(batch.opened)} of {size} clients connected")
-        with ClientConnection(daemon.uri) as conn:
+        with open_connection(daemon.uri, BACKEND) as conn:
             timed(
                 f"{CHEAP_CALLS} x get_client_limits, per call",
                 lambda: [conn.get_client_limits(SERVER) for index in range(CHEAP_CALLS)],
             )
             times[f"{CHEAP_CALLS} x get_client_limits, per call"] /= CHEAP_CALLS
-            timed("list_clients, no info", lambda: conn.list_clients(SERVER, with_info=False))
-            timed("list_clients with info", lambda: conn.list_clients(SERVER, with_info=True))
+            timed("list_clients, no info", lambda: _clientcalls.list_clients(conn, SERVER, with_info=False))
+            timed("list_clients with info", lambda: _clientcalls.list_clients(conn, SERVER, with_info=True))
             records = timed("read_clients, disconnect filter", lambda: _clients.read_clients(conn, SERVER, CRITERIA))
             if len(records) != size:
                 raise RunFailed(f"read_clients matched {len(records)} clients, expected {size}")
@@ -89,7 +92,7 @@ def main() -> int:
         parser.error("--runs must be at least 1")
 
     sys.path.insert(0, collections_path())
-    from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import LibvirtAdminError
+    from ansible_collections.virtops.libvirt_admin.plugins.module_utils._admin import LibvirtAdminError
 
     biggest = max(args.sizes)
     limit = max(5000, biggest)

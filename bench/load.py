@@ -58,9 +58,9 @@ class Sampler(threading.Thread):
 
     def __init__(self, uri: str, every: float = 0.1) -> None:
         super().__init__(daemon=True)
-        from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import AdminConnection
+        from ansible_collections.virtops.libvirt_admin.plugins.module_utils._admin import open_connection
 
-        self.conn = AdminConnection(uri)
+        self.conn = open_connection(uri)
         self.every = every
         self.samples: list = []
         self.halt = threading.Event()
@@ -80,10 +80,10 @@ class Sampler(threading.Thread):
 def admin_round_trip(uri: str):
     """Connect, list the servers, read each one's pool and client limits, close: through the
     collection's ctypes binding, as libvirt_admin_server_info does."""
-    from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import AdminConnection
+    from ansible_collections.virtops.libvirt_admin.plugins.module_utils._admin import open_connection
 
     def run() -> None:
-        with AdminConnection(uri) as conn:
+        with open_connection(uri) as conn:
             for name in conn.list_servers():
                 conn.get_threadpool(name)
                 conn.get_client_limits(name)

@@ -26,6 +26,14 @@ options:
         anything changes.
       - Everything is checked before anything changes; if the runtime change then fails, the file is
         not written, and the message says so.
+      - C(admin_max_clients) and C(admin_max_workers) are never written as V(0), since the restarted
+        daemon would let no admin client in, or have no worker to serve one, and neither C(virt-admin)
+        nor this collection could reach it again.
+      - Tasks that edit config files of one directory at once take turns (an exclusive lock on the
+        directory, waited for at most O(timeout) seconds); each edits the file as the one before it
+        left it, so that edits of different keys all land.
+      - Only a regular file of at most 10 MiB (what libvirt itself reads) is read; a FIFO, a device or
+        a directory given as O(config_file) fails the task at once.
     type: bool
     default: false
   config_file:

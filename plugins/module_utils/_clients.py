@@ -3,9 +3,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 #
 # PRIVATE: this file is not part of the collection's public API.
-"""A server's clients: records as the modules return them, the client filter
-shared by libvirt_admin_client_info and libvirt_admin_clients, and client
-limits."""
+"""A server's clients: records as the modules return them, the client filter shared by
+libvirt_admin_client_info and libvirt_admin_clients, and disconnecting the clients that match it."""
 
 from __future__ import annotations
 
@@ -14,17 +13,14 @@ import time
 from datetime import datetime, timezone
 from fnmatch import fnmatchcase
 
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import (
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _clientcalls
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._admin import (
+    ADMIN_SERVER,
     ERR_INVALID_ARG,
+    TRANSPORTS,
     LibvirtAdminError,
 )
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._servers import (
-    ADMIN_SERVER,
-    CLIENT_LIMIT_SETTINGS,
-)
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._state import check_uint_settings, described
 
-TRANSPORTS = {0: "unix", 1: "tcp", 2: "tls"}
 # record key -> libvirt's client info field
 INFO_FIELDS = {
     "readonly": "readonly",
@@ -131,8 +127,8 @@ def _listing_test(server: str, criteria: dict, now: float):
 def read_clients(conn, server: str, criteria: dict, with_info: bool = True) -> list:
     """The server's clients that match the criteria (all when there are none)."""
     now = time.time()
-    raw = conn.list_clients(
-        server, with_info=with_info or needs_info(criteria), wanted=_listing_test(server, criteria, now)
+    raw = _clientcalls.list_clients(
+        conn, server, with_info=with_info or needs_info(criteria), wanted=_listing_test(server, criteria, now)
     )
     records = [client_record(item, server) for item in raw]
     return [record for record in records if matches(record, criteria, now)]
@@ -157,7 +153,7 @@ def disconnect_clients(conn, server: str, criteria: dict) -> list:
         record = client_record(item, server)
         return matches(record, criteria, now) and not is_own_connection(record)
 
-    dropped = conn.disconnect_clients(server, chosen, wanted=_listing_test(server, criteria, now))
+    dropped = _clientcalls.disconnect_clients(conn, server, chosen, wanted=_listing_test(server, criteria, now))
     return [client_record(item, server) for item in dropped]
 
 
@@ -174,21 +170,3 @@ def summary(record: dict) -> str:
         if record[key]:
             parts.append(record[key])
     return ", ".join(parts)
-
-
-def validate_limits(current: dict, desired: dict) -> dict:
-    """The merged client limits, or LibvirtAdminError saying what is wrong."""
-    check_uint_settings(desired, CLIENT_LIMIT_SETTINGS, "client limit")
-    merged = {key: desired.get(key, current[key]) for key in CLIENT_LIMIT_SETTINGS}
-    if merged["max_unauth_clients"] > merged["max_clients"]:
-        raise LibvirtAdminError(
-            f"{described('max_unauth_clients', merged, desired)} is larger than "
-            f"{described('max_clients', merged, desired)}; "
-            "clients waiting for authentication count towards max_clients, so keep max_unauth_clients at or below it",
-            ERR_INVALID_ARG,
-        )
-    return merged
-
-
-def apply_limits(conn, server: str, changes: dict) -> None:
-    conn.set_client_limits(server, {CLIENT_LIMIT_SETTINGS[key]: value for key, value in changes.items()})

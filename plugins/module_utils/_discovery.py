@@ -3,18 +3,36 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 #
 # PRIVATE: this file is not part of the collection's public API.
-"""Finding the libvirt daemons of a host by their admin sockets."""
+"""Finding the libvirt daemons of a host by their admin sockets, and the admin socket of a daemon by
+its name."""
 
 from __future__ import annotations
 
 import os
 import stat
 
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._admin import ADMIN_SERVER, DAEMON_NAME
+
 SYSTEM_RUN_DIR = "/run/libvirt"
 SOCKET_SUFFIX = "-admin-sock"
 # Socket prefix -> daemon: libvirtd (and virtproxyd, which stands in for it on
 # modular hosts) use "libvirt"; every other daemon its own name.
-PREFIX_DAEMON = {"libvirt": "libvirtd"}
+SHARED_PREFIX = "libvirt"
+PREFIX_DAEMON = {SHARED_PREFIX: "libvirtd"}
+# Daemons whose admin socket is not the one libvirt's admin library derives from the URI's scheme
+# (libvirt-admin-sock for libvirtd, <scheme>-admin-sock for any other): virtproxyd serves
+# libvirt-admin-sock (its sockets take the prefix of the libvirtd it stands in for), while the
+# library takes virtproxyd:///system to /run/libvirt/virtproxyd-admin-sock [seen 9.0, 11.3, 12.8].
+SOCKET_PREFIX = {"virtproxyd": SHARED_PREFIX}
+
+
+def system_uri(daemon: str) -> str:
+    """The admin URI of a system daemon by its name: <daemon>:///system, with the socket named where
+    libvirt's library would look for another one."""
+    prefix = SOCKET_PREFIX.get(daemon)
+    if prefix is None:
+        return f"{daemon}:///system"
+    return f"{daemon}:///system?socket={SYSTEM_RUN_DIR}/{prefix}{SOCKET_SUFFIX}"
 
 
 def session_run_dir() -> str | None:
@@ -45,6 +63,20 @@ def admin_sockets(run_dir: str, mode: str) -> list:
         daemon = PREFIX_DAEMON.get(prefix, prefix)
         found.append((daemon, f"{daemon}:///{mode}?socket={path}"))
     return found
+
+
+def named_by_servers(daemon: str, uri: str, servers: list) -> tuple:
+    """(daemon, uri) of a discovered socket, once its servers are known: the shared libvirt-admin-sock is
+    libvirtd's or virtproxyd's, and the daemon's own server (the first that is not 'admin') says which.
+    Any other socket keeps the name it has."""
+    if daemon != PREFIX_DAEMON[SHARED_PREFIX] or not uri.partition("?socket=")[2].endswith(
+        f"/{SHARED_PREFIX}{SOCKET_SUFFIX}"
+    ):
+        return daemon, uri
+    own = next((name for name in servers if name != ADMIN_SERVER), None)
+    if own is None or own == daemon or not DAEMON_NAME.fullmatch(own):
+        return daemon, uri
+    return own, own + uri[len(daemon) :]
 
 
 def discover() -> list:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import posixpath
 import re
 
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import ERR_INVALID_ARG, LibvirtAdminError
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._admin import ERR_INVALID_ARG, LibvirtAdminError
 
 # output type -> its extra field, if any
 OUTPUT_TYPES = {"stderr": None, "journald": None, "syslog": "IDENT", "file": "PATH"}

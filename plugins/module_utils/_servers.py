@@ -5,37 +5,17 @@
 # PRIVATE: this file is not part of the collection's public API.
 """Servers of a daemon: choosing one, and describing them as plain dicts.
 
-Functions take any object with the AdminConnection interface (the real
-binding, or the fake one the unit tests use).
+Functions take any _admin.AdminConnection (either backend, or the unit tests' fake).
 """
 
 from __future__ import annotations
 
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import (
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._admin import (
     ADMIN_SERVER,
     ERR_NO_SERVER,
     LibvirtAdminError,
 )
-
-# snake_case key -> libvirt's typed-parameter field
-THREADPOOL_SETTINGS = {
-    "min_workers": "minWorkers",
-    "max_workers": "maxWorkers",
-    "prio_workers": "prioWorkers",
-}
-THREADPOOL_COUNTERS = {
-    "workers": "nWorkers",
-    "free_workers": "freeWorkers",
-    "job_queue_depth": "jobQueueDepth",
-}
-CLIENT_LIMIT_SETTINGS = {
-    "max_clients": "nclients_max",
-    "max_unauth_clients": "nclients_unauth_max",
-}
-CLIENT_LIMIT_COUNTERS = {
-    "clients": "nclients",
-    "unauth_clients": "nclients_unauth",
-}
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._settings import CLIENTS, THREADPOOL, from_fields
 
 
 def _unknown_server(name: str, names: list) -> LibvirtAdminError:
@@ -46,10 +26,9 @@ def _unknown_server(name: str, names: list) -> LibvirtAdminError:
     )
 
 
-def resolve_server(conn, requested: str | None) -> str:
-    """The server to act on: the one requested (checked to exist), or the
-    daemon's own server (the first that is not 'admin')."""
-    names = conn.list_servers()
+def resolve_server(names: list, requested: str | None) -> str:
+    """The server to act on, of the daemon's servers `names`: the one requested (checked to exist),
+    or the daemon's own server (the first that is not 'admin')."""
     if requested is None:
         own = [name for name in names if name != ADMIN_SERVER]
         if not own:
@@ -60,25 +39,14 @@ def resolve_server(conn, requested: str | None) -> str:
     return requested
 
 
-def _rename(raw: dict, mapping: dict) -> dict:
-    return {key: raw.get(field) for key, field in mapping.items()}
-
-
 def read_threadpool(conn, server: str) -> dict:
-    """Settings and counters of a server's worker pool, snake_case keys."""
-    raw = conn.get_threadpool(server)
-    return {**_rename(raw, THREADPOOL_SETTINGS), **_rename(raw, THREADPOOL_COUNTERS)}
+    """Settings and counters of a server's worker pool, by our names."""
+    return from_fields(THREADPOOL, conn.get_threadpool(server))
 
 
 def read_client_limits(conn, server: str) -> dict:
-    """Client limits and current client counts of a server."""
-    raw = conn.get_client_limits(server)
-    return {
-        "max_clients": raw.get("nclients_max"),
-        "clients": raw.get("nclients"),
-        "max_unauth_clients": raw.get("nclients_unauth_max"),
-        "unauth_clients": raw.get("nclients_unauth"),
-    }
+    """Client limits and current client counts of a server, by our names."""
+    return from_fields(CLIENTS, conn.get_client_limits(server))
 
 
 def is_exhausted(threadpool: dict) -> bool:

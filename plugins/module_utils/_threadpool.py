@@ -3,49 +3,42 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 #
 # PRIVATE: this file is not part of the collection's public API.
-"""A server's worker pool: validate a desired state against the current one,
-apply only the difference in one call, and put things back if that call
-fails half-way (the daemon applies min, then max, then prio, and stops at the
-first failure)."""
+"""A server's worker pool as a part of the pipeline: validate a desired state against the current
+one, apply only the difference in one call, and put things back if that call fails half-way (the
+daemon applies min, then max, then prio, and stops at the first failure)."""
 
 from __future__ import annotations
 
 import time
 
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import (
-    ERR_INVALID_ARG,
-    LibvirtAdminError,
-)
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._servers import THREADPOOL_SETTINGS, read_threadpool
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._state import (
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._admin import ERR_INVALID_ARG, LibvirtAdminError
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._pipeline import (
+    Part,
     changes_between,
-    check_uint_settings,
     described,
     read_back,
+)
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._servers import read_threadpool
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._settings import (
+    THREADPOOL,
+    check_values,
+    names,
+    to_fields,
 )
 
 # prioWorkers reads back the number of priority threads, which lags a
 # decrease while the surplus threads exit.
 SETTLE_SECONDS = 2.0
-# min_workers and prio_workers threads are started at once: libvirtd aborts on absurd counts (seen:
-# 4294967295 kills libvirt 9.0 and 11.3). A pool of this size is already far beyond any real host.
-MAX_STARTED_THREADS = 100000
 SETTLE_INTERVAL = 0.02
+SETTINGS = names(THREADPOOL)
 
 
 def validate(current: dict, desired: dict) -> dict:
     """The merged settings (desired over current), or LibvirtAdminError saying
     what is wrong and what to do."""
-    check_uint_settings(desired, THREADPOOL_SETTINGS, "thread pool setting")
-    for key in ("min_workers", "prio_workers"):
-        if desired.get(key, 0) > MAX_STARTED_THREADS:
-            raise LibvirtAdminError(
-                f"{key} {desired[key]} would make the daemon start that many threads at once, which kills it "
-                f"(libvirt aborts when it cannot allocate them); keep {key} at or below {MAX_STARTED_THREADS}",
-                ERR_INVALID_ARG,
-            )
-    merged = {key: desired.get(key, current[key]) for key in THREADPOOL_SETTINGS}
-    if current["max_workers"] == 0 and merged != {key: current[key] for key in THREADPOOL_SETTINGS}:
+    check_values(THREADPOOL, desired)
+    merged = {key: desired.get(key, current[key]) for key in SETTINGS}
+    if current["max_workers"] == 0 and merged != {key: current[key] for key in SETTINGS}:
         raise LibvirtAdminError(
             "this server's thread pool is fixed: it runs without worker threads (max_workers 0), as the servers "
             "of virtlogd and virtlockd do, and its pool cannot be changed at runtime; leave this server out",
@@ -79,7 +72,8 @@ def predict(current: dict, changes: dict) -> dict:
     return after
 
 
-def _settled_read(conn, server: str, changes: dict) -> dict:
+def settled_read(conn, server: str, changes: dict) -> dict:
+    """The pool read back, once a lowered prio_workers shows (for at most SETTLE_SECONDS)."""
     after = read_threadpool(conn, server)
     deadline = time.monotonic() + SETTLE_SECONDS
     while "prio_workers" in changes and after["prio_workers"] > changes["prio_workers"] and time.monotonic() < deadline:
@@ -88,29 +82,21 @@ def _settled_read(conn, server: str, changes: dict) -> dict:
     return after
 
 
-def _to_fields(values: dict) -> dict:
-    return {THREADPOOL_SETTINGS[key]: value for key, value in values.items()}
-
-
-def apply(conn, server: str, current: dict, changes: dict) -> dict:
-    """Send the changes in one call and return the pool read back.
-
-    When the daemon fails part-way, the settings it did change are set back
-    to their values in `current` and the error says so.
-    """
+def apply(conn, server: str, current: dict, changes: dict) -> None:
+    """Send the changes in one call. When the daemon fails part-way, the settings it did change
+    are set back to their values in `current` and the error says so."""
     try:
-        conn.set_threadpool(server, _to_fields(changes))
+        conn.set_threadpool(server, to_fields(changes))
     except LibvirtAdminError as error:
         raise _restore(conn, server, current, error) from error
-    return read_back(_settled_read, conn, server, changes)
 
 
 def _restore(conn, server: str, current: dict, error: LibvirtAdminError) -> LibvirtAdminError:
     try:
         now = read_threadpool(conn, server)
-        undo = changes_between(now, {key: current[key] for key in THREADPOOL_SETTINGS})
+        undo = changes_between(now, {key: current[key] for key in SETTINGS})
         if undo:
-            conn.set_threadpool(server, _to_fields(undo))
+            conn.set_threadpool(server, to_fields(undo))
     except LibvirtAdminError as restore_error:
         return LibvirtAdminError(
             f"{error.message}; restoring the previous settings also failed: {restore_error.message}; "
@@ -119,3 +105,26 @@ def _restore(conn, server: str, current: dict, error: LibvirtAdminError) -> Libv
         )
     note = "the settings it had already changed were put back" if undo else "nothing was changed"
     return LibvirtAdminError(f"{error.message} ({note})", error.code)
+
+
+class ThreadpoolPart(Part):
+    what = "thread pool"
+    kind = THREADPOOL
+
+    def read(self, conn) -> dict:
+        return read_threadpool(conn, self.server)
+
+    def validate(self, current: dict) -> None:
+        validate(current, self.desired)
+
+    def predict(self) -> dict:
+        return predict(self.before, self.changes)
+
+    def apply(self, conn) -> None:
+        apply(conn, self.server, self.before, self.changes)
+
+    def reread(self, conn) -> dict:
+        return read_back(settled_read, conn, self.server, self.changes)
+
+    def undo(self, conn) -> None:
+        apply(conn, self.server, self.after, {key: self.before[key] for key in self.changes})

@@ -50,6 +50,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+backend:
+  description: The backend that reached the daemon, V(library) or V(protocol) (see O(backend)).
+  returned: when a connection was opened
+  type: str
+  sample: library
 server:
   description: Name of the server whose clients are listed.
   returned: success
@@ -141,7 +146,6 @@ clients:
       sample: "system_u:system_r:virtd_t:s0"
 """
 
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _clientcalls
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._clients import (
     FILTER_OPTIONS,
     criteria_of,
@@ -160,9 +164,9 @@ def main() -> None:
     criteria = criteria_of(module.params["match"])
     with module.failing_as("use the client filter match on"):
         validate_criteria(criteria)
-    with module.connection(_clientcalls.open_connection) as conn:
+    with module.connection() as conn:
         with module.failing_as("find the server on"):
-            server = resolve_server(conn, module.params["server"])
+            server = resolve_server(conn.list_servers(), module.params["server"])
         with module.failing_as("list the clients of", server):
             clients = read_clients(conn, server, criteria)
     module.exit_json(changed=False, server=server, clients=clients)

@@ -33,6 +33,10 @@ options:
       - Setting it below the number of clients connected now is allowed; the connected clients stay,
         and new clients are not served (they wait, unanswered) until enough clients have left or the
         limit is raised.
+      - For the V(admin) server, a new value must be above the number of admin clients connected now
+        (this task's own connection among them), else the task fails before anything changes. At the
+        limit the daemon stops accepting admin connections, and C(virt-admin) and every task of this
+        collection would wait unanswered until the daemon is restarted.
     type: int
   max_unauth_clients:
     description:
@@ -82,6 +86,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+backend:
+  description: The backend that reached the daemon, V(library) or V(protocol) (see O(backend)).
+  returned: when a connection was opened
+  type: str
+  sample: library
 config_file:
   description: The config file the settings were written to (with O(persist=true)).
   returned: when O(persist=true)
@@ -150,15 +159,11 @@ disconnected:
       selinux_context: null
 """
 
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _clientcalls, _clients, _persist
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _clients, _pipeline
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._disconnect import DisconnectPart
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._limits import SETTINGS, ClientLimitsPart
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._module import SERVER_ARGSPEC, AdminModule
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._persist import PERSIST_ARGSPEC
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._servers import (
-    CLIENT_LIMIT_SETTINGS,
-    read_client_limits,
-    resolve_server,
-)
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._state import changes_between, read_back
 
 DISCONNECT_OPTIONS = {"all": {"type": "bool", "default": False}, **_clients.FILTER_OPTIONS}
 
@@ -188,56 +193,21 @@ def main() -> None:
     module = AdminModule(
         argument_spec={
             **SERVER_ARGSPEC,
-            "max_clients": {"type": "int"},
-            "max_unauth_clients": {"type": "int"},
+            **{key: {"type": "int"} for key in SETTINGS},
             "disconnect": {"type": "dict", "options": DISCONNECT_OPTIONS},
             **PERSIST_ARGSPEC,
         },
-        required_one_of=[(*CLIENT_LIMIT_SETTINGS, "disconnect")],
+        required_one_of=[(*SETTINGS, "disconnect")],
         supports_check_mode=True,
     )
-    desired = {key: module.params[key] for key in CLIENT_LIMIT_SETTINGS if module.params[key] is not None}
+    desired = {key: module.params[key] for key in SETTINGS if module.params[key] is not None}
     criteria = disconnect_criteria(module)
-
-    with module.connection(_clientcalls.open_connection) as conn:
-        with module.failing_as("find the server on"):
-            server = resolve_server(conn, module.params["server"])
-        with module.failing_as("read the client limits of", server):
-            before = read_client_limits(conn, server)
-        with module.failing_as("change the client limits of", server):
-            _clients.validate_limits(before, desired)
-            config = _persist.plan(module.params, module.uri, [(server, "clients", desired)])
-        changes = changes_between(before, desired)
-
-        untouched_file = _persist.untouched_note(config)
-        if module.check_mode:
-            after, disconnected = {**before, **changes}, []
-            if criteria is not None:
-                with module.failing_as("list the clients of", server):
-                    disconnected = _clients.to_disconnect(conn, server, criteria)
-        else:
-            # Clients first: a failure to read them then leaves the limits as they were.
-            disconnected = []
-            if criteria is not None:
-                with module.failing_as("disconnect clients of", server, untouched_file):
-                    disconnected = _clients.disconnect_clients(conn, server, criteria)
-            if changes:
-                with module.failing_as("change the client limits of", server, untouched_file):
-                    _clients.apply_limits(conn, server, changes)
-            with module.failing_as("read the client limits of", server, untouched_file):
-                after = read_back(read_client_limits, conn, server) if changes else read_client_limits(conn, server)
-        result = _persist.write_config(module, config, bool(changes), server)
-
-    changed = bool(changes or disconnected) or _persist.file_changes(config)
-    result.update(changed=changed, server=server, limits=after, disconnected=disconnected)
-    if module._diff:
-        before_state = {key: before[key] for key in desired}
-        after_state = {**before_state, **changes}
-        if criteria is not None:
-            before_state["matching_clients"] = [_clients.summary(record) for record in disconnected]
-            after_state["matching_clients"] = []
-        result["diff"] = _persist.diff_with_config(before_state, after_state, list(before_state), config)
-    module.exit_json(**result)
+    limits = ClientLimitsPart(desired, module.params["server"])
+    # Clients first: a failure to read them then leaves the limits as they were.
+    disconnect = None if criteria is None else DisconnectPart(criteria, limits.server, module.check_mode)
+    result = _pipeline.run(module, [part for part in (disconnect, limits) if part is not None])
+    disconnected = [] if disconnect is None else disconnect.disconnected
+    module.exit_json(**result, server=limits.server, limits=limits.after, disconnected=disconnected)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,9 @@ options:
         setting left out, or set to null, is left as it is.
       - A server whose pool is fixed (C(max_workers) 0, the servers of virtlogd and virtlockd) takes
         client limits only.
+      - The V(admin) server's C(max_clients) is checked as
+        M(virtops.libvirt_admin.libvirt_admin_clients) checks it, so that the next admin connection
+        always has room.
     type: dict
   logging:
     description:
@@ -57,6 +60,14 @@ options:
           - The daemon's log filters, each C(LEVEL:MATCH). Order matters. An empty list removes every filter.
         type: list
         elements: raw
+      unsafe_outputs:
+        description:
+          - Skip the checks of C(file) outputs, as
+            O(virtops.libvirt_admin.libvirt_admin_logging#module:unsafe_outputs) of
+            M(virtops.libvirt_admin.libvirt_admin_logging) does.
+        type: bool
+        default: false
+        version_added: 0.2.0
 notes:
   - At least one of O(servers) and O(logging) is required.
   - Changing logging needs libvirt 3.0.0 or newer on the daemon.
@@ -99,6 +110,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+backend:
+  description: The backend that reached the daemon, V(library) or V(protocol) (see O(backend)).
+  returned: when a connection was opened
+  type: str
+  sample: library
 uri:
   description: The URI of the admin connection, as the daemon reports it.
   returned: success
@@ -168,89 +184,39 @@ backup_file:
   sample: /etc/libvirt/libvirtd.conf.2026-11-26@14:00:15~
 """
 
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _daemon, _logging, _persist
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _daemon, _logging, _logstrings, _pipeline
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._module import AdminModule
-
-
-def result_state(parts: list) -> tuple:
-    """(servers, logging) as the module returns them, from each part's state after."""
-    servers, logging = {}, None
-    for part in parts:
-        if part.kind == "logging":
-            logging = _logging.rendered(part.after)
-        else:
-            servers.setdefault(part.server, {})[part.kind] = part.after
-    return servers, logging
-
-
-def diff_states(parts: list) -> tuple:
-    """One before/after for the daemon: {"servers": {name: settings}, "logging": {...}}."""
-    before, after = {}, {}
-    for part in parts:
-        desired_after = {**part.before, **part.desired}
-        if part.kind == "logging":
-            before["logging"], after["logging"] = part.shown(part.before), part.shown(desired_after)
-        else:
-            before.setdefault("servers", {}).setdefault(part.server, {}).update(part.shown(part.before))
-            after.setdefault("servers", {}).setdefault(part.server, {}).update(part.shown(desired_after))
-    return before, after
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._persist import PERSIST_ARGSPEC
 
 
 def main() -> None:
     module = AdminModule(
         argument_spec={
             "servers": {"type": "dict"},
-            "logging": {
-                "type": "dict",
-                "options": {
-                    "outputs": {"type": "list", "elements": "raw"},
-                    "filters": {"type": "list", "elements": "raw"},
-                },
-            },
-            **_persist.PERSIST_ARGSPEC,
+            "logging": {"type": "dict", "options": _logging.LOGGING_ARGSPEC},
+            **PERSIST_ARGSPEC,
         },
         required_one_of=[("servers", "logging")],
         supports_check_mode=True,
     )
     with module.failing_as("set the state of"):
         parts = _daemon.server_parts(module.params["servers"])
-        logging_part = _daemon.logging_part(module.params["logging"])
-    if logging_part is not None:
-        parts.append(logging_part)
-    if not parts:
+        logging = _daemon.logging_part(module.params["logging"])
+    if logging is None and not parts:
         module.fail_json(
             msg="Nothing to manage: give servers with at least one setting, or logging with outputs or filters"
         )
 
-    with module.failing_as("plan the config file edit for"):
-        config = _persist.plan(module.params, module.uri, [part.persisted() for part in parts])
-
-    with module.connection() as conn:
-        if logging_part is not None:
-            module.require_daemon_version(conn, _logging.LOGGING_SINCE, *_logging.RUNTIME_LOGGING)
-        with module.failing_as("find the servers on"):
-            _daemon.check_servers(conn, parts)
-        for part in parts:
-            with module.failing_as(f"change the {part.label} of"):
-                part.plan(conn)
-        changed = any(part.changes for part in parts)
-        for part in parts:
-            # Check mode's answer; a real run replaces it with what it reads back.
-            part.after = part.predict() if part.changes else part.before
-        if changed and not module.check_mode:
-            with module.failing_as("set the state of", None, _persist.untouched_note(config)):
-                _daemon.apply_all(conn, parts)
+    def uri(conn) -> dict:
         with module.failing_as("read the URI of"):
-            uri = conn.uri()
-        result = _persist.write_config(module, config, changed)
+            return {"uri": conn.uri()}
 
-    servers, logging = result_state(parts)
-    result.update(changed=changed or _persist.file_changes(config), uri=uri, servers=servers)
+    result = _pipeline.run(module, parts + ([logging] if logging else []), finish=uri)
+    result["servers"] = {}
+    for part in parts:
+        result["servers"].setdefault(part.server, {})[part.kind] = part.after
     if logging is not None:
-        result["logging"] = logging
-    if module._diff:
-        before, after = diff_states(parts)
-        result["diff"] = _persist.diff_with_config(before, after, list(before), config)
+        result["logging"] = _logstrings.rendered(logging.after)
     module.exit_json(**result)
 
 

@@ -40,7 +40,9 @@ options:
       - An empty list is an error, because the daemon would replace it with its own default output;
         list the outputs you want instead (the default is usually V(3:file:/var/log/libvirt/libvirtd.log)
         or V(3:journald)).
-      - The file of a C(file) output is opened by the daemon, on the daemon's host.
+      - The file of a C(file) output is opened by the daemon, on the daemon's host. Before anything is
+        changed (in check mode too), each C(file) output is checked on the managed host, so that a slip
+        cannot make the daemon append its log to a file that is no log; see O(unsafe_outputs).
     type: list
     elements: raw
   filters:
@@ -51,6 +53,19 @@ options:
       - An empty list removes every filter.
     type: list
     elements: raw
+  unsafe_outputs:
+    description:
+      - Skip the checks of C(file) outputs. Without it, a C(file) output is refused when its path (or
+        the file a symlink there leads to) is under C(/etc), C(/usr), C(/boot), C(/bin), C(/sbin),
+        C(/lib*), C(/proc), C(/sys) or C(/dev); when the file exists and is not a regular file; and
+        when it exists and is no log, that is, it is none of the daemon's current outputs, its name
+        does not end in C(.log), and it is not under C(/var/log). A file that does not exist yet is
+        created by the daemon.
+      - The checks look at the managed host's file system. For a daemon in a container with file
+        systems of its own they see the host's files, not the container's.
+    type: bool
+    default: false
+    version_added: 0.2.0
 notes:
   - At least one of O(outputs) and O(filters) is required.
   - Needs libvirt 3.0.0 or newer on the daemon.
@@ -87,6 +102,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+backend:
+  description: The backend that reached the daemon, V(library) or V(protocol) (see O(backend)).
+  returned: when a connection was opened
+  type: str
+  sample: library
 config_file:
   description: The config file the settings were written to (with O(persist=true)).
   returned: when O(persist=true)
@@ -118,47 +138,22 @@ logging:
       sample: ["1:qemu", "3:util"]
 """
 
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _logging, _persist
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _logging, _logstrings, _pipeline
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._module import AdminModule
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._persist import PERSIST_ARGSPEC
 
 
 def main() -> None:
     module = AdminModule(
-        argument_spec={
-            "outputs": {"type": "list", "elements": "raw"},
-            "filters": {"type": "list", "elements": "raw"},
-            **PERSIST_ARGSPEC,
-        },
+        argument_spec={**_logging.LOGGING_ARGSPEC, **PERSIST_ARGSPEC},
         required_one_of=[("outputs", "filters")],
         supports_check_mode=True,
     )
     with module.failing_as("set the logging of"):
         desired = _logging.desired(module.params["outputs"], module.params["filters"])
-
-    with module.failing_as("plan the config file edit for"):
-        config = _persist.plan(module.params, module.uri, [(None, "logging", _logging.rendered_parts(desired))])
-
-    with module.connection() as conn:
-        module.require_daemon_version(conn, _logging.LOGGING_SINCE, *_logging.RUNTIME_LOGGING)
-        with module.failing_as("read the logging of"):
-            before = _logging.read(conn)
-        changed = _logging.changes(before, desired)
-        if not changed:
-            after = before
-        elif module.check_mode:
-            after = {**before, **changed}
-        else:
-            untouched_file = _persist.untouched_note(config)
-            with module.failing_as("set the logging of", None, untouched_file):
-                after = _logging.apply(conn, before, changed)
-        result = _persist.write_config(module, config, bool(changed))
-
-    result.update(changed=bool(changed) or _persist.file_changes(config), logging=_logging.rendered(after))
-    if module._diff:
-        before_state, after_state = _logging.rendered(before), _logging.rendered({**before, **desired})
-        result["diff"] = _persist.diff_with_config(before_state, after_state, list(desired), config)
-    module.exit_json(**result)
+    part = _logging.LoggingPart(desired, unsafe=module.params["unsafe_outputs"])
+    result = _pipeline.run(module, [part])
+    module.exit_json(**result, logging=_logstrings.rendered(part.after))
 
 
 if __name__ == "__main__":

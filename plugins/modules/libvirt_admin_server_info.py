@@ -70,6 +70,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+backend:
+  description: The backend that reached the daemon, V(library) or V(protocol) (see O(backend)).
+  returned: when a connection was opened
+  type: str
+  sample: library
 daemons:
   description:
     - With O(discover=true), one entry per daemon found, each with RV(daemons[].daemon),
@@ -80,7 +85,10 @@ daemons:
   elements: dict
   contains:
     daemon:
-      description: The daemon's name, from its admin socket's name.
+      description:
+        - The daemon's name, from its admin socket's name (C(<daemon>-admin-sock)).
+        - C(libvirt-admin-sock) is served by V(libvirtd), or on a host of modular daemons by V(virtproxyd),
+          which stands in for it; the daemon's own server, when it could be read, says which.
       type: str
       returned: always
       sample: libvirtd
@@ -226,8 +234,8 @@ servers:
           sample: 0
 """
 
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _logstrings, _module
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import (
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _logstrings
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._admin import (
     LibvirtAdminError,
     version_number,
     version_string,
@@ -251,19 +259,23 @@ def describe_daemon(conn, servers: list | None) -> dict:
     }
 
 
-def discovered() -> list:
+def discovered(module: AdminModule) -> list:
     """Every daemon with an admin socket on the host; one that cannot be read says why in error."""
     # Imported here: only discover needs it, and every import costs each task time.
-    from ansible_collections.virtops.libvirt_admin.plugins.module_utils._discovery import discover
+    from ansible_collections.virtops.libvirt_admin.plugins.module_utils._discovery import discover, named_by_servers
 
     daemons = []
     for daemon, uri in discover():
         entry = {"daemon": daemon, "uri": uri, "error": None}
         try:
-            with _module.open_connection(uri) as conn:
+            with module.open(uri) as conn:
                 entry.update(describe_daemon(conn, None))
         except LibvirtAdminError as error:
             entry["error"] = error.message
+        else:
+            entry["daemon"], entry["uri"] = named_by_servers(
+                daemon, uri, [server["name"] for server in entry["servers"]]
+            )
         daemons.append(entry)
     return daemons
 
@@ -278,7 +290,7 @@ def main() -> None:
         supports_check_mode=True,
     )
     if module.params["discover"]:
-        module.exit_json(changed=False, daemons=discovered())
+        module.exit_json(changed=False, daemons=discovered(module))
     with module.connection() as conn, module.failing_as("read the servers of"):
         result = {"changed": False, **describe_daemon(conn, module.params["servers"])}
     module.exit_json(**result)

@@ -90,6 +90,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+backend:
+  description: The backend that reached the daemon, V(library) or V(protocol) (see O(backend)).
+  returned: when a connection was opened
+  type: str
+  sample: library
 config_file:
   description: The config file the settings were written to (with O(persist=true)).
   returned: when O(persist=true)
@@ -144,54 +149,22 @@ threadpool:
       sample: 0
 """
 
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _persist, _threadpool
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _pipeline
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._module import SERVER_ARGSPEC, AdminModule
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._persist import PERSIST_ARGSPEC
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._servers import (
-    THREADPOOL_SETTINGS,
-    read_threadpool,
-    resolve_server,
-)
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._state import changes_between
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._threadpool import SETTINGS, ThreadpoolPart
 
 
 def main() -> None:
     module = AdminModule(
-        argument_spec={
-            **SERVER_ARGSPEC,
-            **PERSIST_ARGSPEC,
-            "min_workers": {"type": "int"},
-            "max_workers": {"type": "int"},
-            "prio_workers": {"type": "int"},
-        },
-        required_one_of=[tuple(THREADPOOL_SETTINGS)],
+        argument_spec={**SERVER_ARGSPEC, **PERSIST_ARGSPEC, **{key: {"type": "int"} for key in SETTINGS}},
+        required_one_of=[SETTINGS],
         supports_check_mode=True,
     )
-    desired = {key: module.params[key] for key in THREADPOOL_SETTINGS if module.params[key] is not None}
-
-    with module.connection() as conn:
-        with module.failing_as("find the server on"):
-            server = resolve_server(conn, module.params["server"])
-        with module.failing_as("read the thread pool of", server):
-            before = read_threadpool(conn, server)
-        with module.failing_as("change the thread pool of", server):
-            _threadpool.validate(before, desired)
-            config = _persist.plan(module.params, module.uri, [(server, "threadpool", desired)])
-        changes = changes_between(before, desired)
-        untouched_file = _persist.untouched_note(config)
-        with module.failing_as("change the thread pool of", server, untouched_file):
-            if not changes:
-                after = before
-            elif module.check_mode:
-                after = _threadpool.predict(before, changes)
-            else:
-                after = _threadpool.apply(conn, server, before, changes)
-        result = _persist.write_config(module, config, bool(changes), server)
-
-    result.update(changed=bool(changes) or _persist.file_changes(config), server=server, threadpool=after)
-    if module._diff:
-        result["diff"] = _persist.diff_with_config(before, {**before, **desired}, list(desired), config)
-    module.exit_json(**result)
+    desired = {key: module.params[key] for key in SETTINGS if module.params[key] is not None}
+    part = ThreadpoolPart(desired, module.params["server"])
+    result = _pipeline.run(module, [part])
+    module.exit_json(**result, server=part.server, threadpool=part.after)
 
 
 if __name__ == "__main__":

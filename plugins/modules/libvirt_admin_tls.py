@@ -31,26 +31,20 @@ extends_documentation_fragment:
   - virtops.libvirt_admin.connection
   - virtops.libvirt_admin.connection.server
   - virtops.libvirt_admin.attributes
+  - virtops.libvirt_admin.attributes.STATE
 attributes:
   check_mode:
-    description:
-      - Can run in C(check_mode) and return changed status prediction without modifying the daemon.
     support: full
     details:
       - In check mode nothing is reloaded and the task reports a change, because a real run always
         reloads. Whether the server has a TLS listener and whether the new files load are only known
         when the daemon tries.
   diff_mode:
-    description:
-      - Will return details on what has changed (or possibly needs changing in C(check_mode)), when in diff mode.
     support: none
     details:
       - The admin API does not report which certificate a server has loaded, so there is nothing to
         compare.
   idempotent:
-    description:
-      - When run twice in a row outside check mode, with the same arguments, the second invocation
-        indicates no change.
     support: none
     details:
       - Every run outside check mode reloads the files and reports a change, whether or not they changed.
@@ -98,6 +92,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+backend:
+  description: The backend that reached the daemon, V(library) or V(protocol) (see O(backend)).
+  returned: when a connection was opened
+  type: str
+  sample: library
 server:
   description: Name of the server acted on.
   returned: success
@@ -110,9 +109,9 @@ reloaded:
   sample: true
 """
 
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import LibvirtAdminError
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._admin import ADMIN_SERVER, LibvirtAdminError
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._module import SERVER_ARGSPEC, AdminModule
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._servers import ADMIN_SERVER, resolve_server
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._servers import resolve_server
 
 TLS_RELOAD_SINCE = "6.2.0"
 ACTION = "reload the TLS files of"
@@ -163,10 +162,11 @@ def main() -> None:
             "upgrade libvirt there, or restart the daemon to load new files",
         )
         with module.failing_as("find the server on"):
-            server = resolve_server(conn, module.params["server"])
+            names = conn.list_servers()
+            server = resolve_server(names, module.params["server"])
         if server == ADMIN_SERVER:
             try:
-                own_server = resolve_server(conn, None)
+                own_server = resolve_server(names, None)
             except LibvirtAdminError:
                 own_server = None
             module.fail_admin(ACTION, _admin_server_error(own_server), server)

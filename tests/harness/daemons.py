@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from tests.harness.libvirt_versions import Libvirt
+from tests.harness.ports import listening
 
 # The system libvirt's drivers (a Daemon copies from its version's driver_dir).
 DRIVER_SOURCE = Path("/usr/lib/x86_64-linux-gnu/libvirt/connection-driver")
@@ -117,14 +118,35 @@ class Daemon:
         return path.read_text(errors="replace") if path.exists() else ""
 
     @property
+    def listeners(self) -> list:
+        """(address, port) of the TCP listeners that --listen and its config ask for (on a listen_addr of
+        its own): start() waits for them too, opened by this daemon's own process, since the daemon binds
+        them after its admin socket and exits when one cannot be bound."""
+        if "--listen" not in self.args or "listen_addr" not in self.config:
+            return []
+        wanted = []
+        for flag, key, flag_default, port_default in (
+            ("listen_tls", "tls_port", 1, 16514),
+            ("listen_tcp", "tcp_port", 0, 16509),
+        ):
+            if int(self.config.get(flag, flag_default)):
+                wanted.append((str(self.config["listen_addr"]), int(self.config.get(key, port_default))))
+        return wanted
+
+    @property
     def mounts(self) -> dict:
         """Every folder under root the daemon sees elsewhere: name -> absolute path."""
         return {**MOUNTED, **self.extra_mounts}
 
+    # names of mounts whose target the daemon's namespace makes itself (under an overlay of its own),
+    # never in the machine's root
+    made_inside: frozenset = frozenset()
+
     def _prepare(self) -> None:
         for name, target in self.mounts.items():
             (self.root / name).mkdir(exist_ok=True)
-            Path(target).mkdir(parents=True, exist_ok=True)
+            if name not in self.made_inside:
+                Path(target).mkdir(parents=True, exist_ok=True)
         lines = []
         for key, value in self.config.items():
             rendered = f'"{value}"' if isinstance(value, str) else str(int(value))
@@ -168,16 +190,30 @@ class Daemon:
                 log = self.log
                 self.stop()
                 raise DaemonError(f"{self.binary} exited with {self.process.returncode}: {log}")
-            if self.admin_socket.exists():
-                with socket.socket(socket.AF_UNIX) as probe:
-                    try:
-                        probe.connect(str(self.admin_socket))
-                        return
-                    except OSError:
-                        pass
+            if self._admin_socket_accepts() and self._listeners_up():
+                return
             time.sleep(0.02)
+        log = self.log
         self.stop()
-        raise DaemonError(f"{self.binary} did not open {self.admin_socket} within {timeout} s")
+        raise DaemonError(
+            f"{self.binary} did not open {self.admin_socket} and {self.listeners} within {timeout} s: {log}"
+        )
+
+    def _listeners_up(self) -> bool:
+        wanted = set(self.listeners)
+        if not wanted:  # most daemons: no need to read the kernel's table on every poll
+            return True
+        return wanted <= set(listening({address for address, _port in wanted}, pid=self.pid))
+
+    def _admin_socket_accepts(self) -> bool:
+        if not self.admin_socket.exists():
+            return False
+        with socket.socket(socket.AF_UNIX) as probe:
+            try:
+                probe.connect(str(self.admin_socket))
+            except OSError:
+                return False
+        return True
 
     def restart(self) -> Daemon:
         self.kill()

@@ -21,6 +21,19 @@ its libvirtd is that version's, and its ansible_python_interpreter the
 wrapper from tests.harness.ansible.interpreter() that loads that version's
 libvirt-admin.so.0.
 
+A host may run another Debian release (Fleet(4, releases={"bullseye": [1], "trixie": [2], "sid": [3]});
+host04 is the machine's own, bookworm): a ReleaseHost, whose every process (libvirtd, sshd, the
+modules, virt_admin()) runs chrooted in an overlay of that release's root (tests.harness.releases,
+`make releases`) with the host's own folders mounted over it, so the cached root is never written. Its
+modules run with the root's /usr/bin/python3 and libvirt-admin.so.0; host.release names the release
+of every host (Release.get("bookworm") is the machine's root, /), and the inventory has a group per
+release (release_bullseye ...) and the host variable debian_release.
+
+A host may be containerised (Fleet(2, containerised=[1])): a tests.harness.containerised.ContainerisedHost,
+whose sshd and modules run chrooted in a root without libvirt (bookworm-bare) while its libvirtd runs in
+a "container" of its own (the trixie root, in a mount namespace of its own), the two sharing /run/libvirt
+and the daemon's config file, as kolla-ansible lays out nova_libvirt.
+
 Addresses: each fleet takes 127.0.0.N (N from 2 up) whose lock file in
 /tmp/virtops-fleet-<uid>/ it can flock and on which port 22 is free; the
 locks are held as long as the fleet lives (and released by the kernel
@@ -41,8 +54,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import errno
-import fcntl
 import json
 import os
 import shlex
@@ -60,6 +71,8 @@ from tests.harness import witness
 from tests.harness.ansible import BIN, FQCN, Result, ansible_env, interpreter
 from tests.harness.daemons import _RUNNING, Daemon, DaemonError
 from tests.harness.libvirt_versions import Libvirt
+from tests.harness.ports import bindable, listening, try_lock
+from tests.harness.releases import MACHINE, Release, machine_release
 
 SSHD = "/usr/sbin/sshd"
 SSH_PORT = 22
@@ -102,6 +115,13 @@ def alive(pid: int) -> bool:
 def _mount_namespace(pid: int) -> str | None:
     try:
         return os.readlink(f"/proc/{pid}/ns/mnt")
+    except OSError:
+        return None
+
+
+def _executable(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
     except OSError:
         return None
 
@@ -158,33 +178,6 @@ def _kill_and_wait(pids: set, children: list, timeout: float = 10.0) -> None:
             child.wait()
 
 
-def listening(addresses) -> list:
-    """(address, port) of the TCP sockets listening on any of addresses ("127.0.0.N")."""
-    wanted = set(addresses)
-    found = []
-    with open("/proc/net/tcp") as table:
-        for line in table.readlines()[1:]:
-            fields = line.split()
-            local, state = fields[1], fields[3]
-            if state != "0A":  # LISTEN
-                continue
-            hex_address, hex_port = local.split(":")
-            address = socket.inet_ntoa(bytes.fromhex(hex_address)[::-1])
-            if address in wanted:
-                found.append((address, int(hex_port, 16)))
-    return found
-
-
-def _port_free(address: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as sshd binds: TIME_WAIT does not count
-        try:
-            probe.bind((address, port))
-        except OSError:
-            return False
-    return True
-
-
 def _allocate(n: int, port: int) -> list:
     """n free loopback addresses, each with its lock file held: [(address, fd)]. A lock file that
     names a fleet folder is one a fleet whose process died left: reap_stale_fleet() first."""
@@ -194,19 +187,14 @@ def _allocate(n: int, port: int) -> list:
         if len(held) == n:
             return held
         address = f"127.0.0.{last}"
-        fd = os.open(LOCK_DIR / f"{address}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                continue  # another fleet's
-            raise
+        fd = try_lock(LOCK_DIR / f"{address}.lock")
+        if fd is None:  # another fleet's
+            continue
         stale = os.pread(fd, 4096, 0).decode(errors="replace").strip()
         if stale:
             reap_stale_fleet(Path(stale))
             _write_lock(fd, "")
-        if not _port_free(address, port):  # someone else's listener
+        if not bindable(address, port):  # someone else's listener
             os.close(fd)
             continue
         held.append((address, fd))
@@ -229,7 +217,9 @@ def _write_lock(fd: int, text: str) -> None:
 def reap_stale_fleet(root: Path) -> None:
     """Stop by pid what a fleet whose process died without stopping it left (its holders, libvirtds
     and sshds died with it: SSH sessions and ControlPersist masters stay a while), remove its folders.
-    A process counts as one of its hosts' only if that host's own /root is mounted at its /root."""
+    A process counts as one of its hosts' only if it runs in one of that host's mount namespaces and sees
+    that host's own /root at its /root, or that host's run folder at its /run/libvirt (a containerised
+    host's container sees no /root of the host's)."""
     if not root.name.startswith("lva-fleet-"):
         return
     try:
@@ -238,17 +228,20 @@ def reap_stale_fleet(root: Path) -> None:
         hosts = []
     pids = set(pids_naming(f"{root}/"))
     for host in hosts:
-        try:
-            home = os.stat(Path(host["root"]) / "home")
-        except OSError:
-            continue
-        for pid in pids_in_namespaces({host["namespace"]}):
-            try:
-                seen = os.stat(f"/proc/{pid}/root/root")  # its /root, in its mount namespace
-            except OSError:
-                continue
-            if (seen.st_dev, seen.st_ino) == (home.st_dev, home.st_ino):
-                pids.add(pid)
+        marks = {}  # path inside the host -> (dev, ino) of the host's own folder there
+        for inside, folder in (("root", "home"), ("run/libvirt", "run")):
+            with contextlib.suppress(OSError):
+                status = os.stat(Path(host["root"]) / folder)
+                marks[inside] = (status.st_dev, status.st_ino)
+        for pid in pids_in_namespaces(set(host.get("namespaces") or [host["namespace"]])):
+            for inside, mark in marks.items():
+                try:
+                    seen = os.stat(f"/proc/{pid}/root/{inside}")  # as the process sees it, in its namespace
+                except OSError:
+                    continue
+                if (seen.st_dev, seen.st_ino) == mark:
+                    pids.add(pid)
+                    break
     _kill_and_wait(pids, [], timeout=5.0)
     for host in hosts:
         if Path(host["root"]).name.startswith("lva-"):
@@ -270,7 +263,11 @@ class HostDaemon(Daemon):
     stop() stops the daemon and keeps the folder (the host's), so it can be started again."""
 
     def __init__(self, host: Host, **kwargs) -> None:
-        super().__init__(extra_mounts={"home": "/root"}, **kwargs)
+        mounts = {"home": "/root"}
+        if host.fleet.pki:  # its own /etc/pki, made in the host's overlay of /etc
+            mounts["pki"] = "/etc/pki"
+            self.made_inside = frozenset({"pki"})
+        super().__init__(extra_mounts=mounts, **kwargs)
         self.host = host
 
     def launch(self) -> None:
@@ -317,21 +314,41 @@ class Host:
         self.address = address
         self.port = fleet.port
         self.version = version  # None: the default libvirt (the system's, or $VIRTOPS_LIBVIRT_VERSION)
+        if not hasattr(self, "release"):  # a ReleaseHost has set its own
+            self.release: Release = machine_release()  # the Debian release whose root the host runs in
         self.libvirt = Libvirt.get(version)
         self.interpreter = interpreter(version)
-        self.daemon = HostDaemon(self, version=version, **daemon_options)
+        self.daemon = self._make_daemon(version, daemon_options)
         self.root = self.daemon.root  # run/ etc/ log/ lib/ cache/ home/ (= /root) drivers/ ssh/
         self.holder: subprocess.Popen | None = None
         self.sshd: subprocess.Popen | None = None
         self.namespace: str | None = None  # "mnt:[...]" of the holder
 
+    def _make_daemon(self, version: str | None, daemon_options: dict) -> HostDaemon:
+        return HostDaemon(self, version=version, **daemon_options)
+
     def __repr__(self) -> str:
-        return f"<Host {self.name} {self.address} libvirt {self.libvirt.version}>"
+        return f"<Host {self.name} {self.address} {self.release.suite} libvirt {self.libvirt.version}>"
 
     # Paths and URIs, as seen from outside the host.
     @property
     def ssh_dir(self) -> Path:
         return self.root / "ssh"
+
+    @property
+    def ssh_dir_inside(self) -> str:
+        """ssh_dir as the host's sshd sees it."""
+        return str(self.ssh_dir)
+
+    @property
+    def config_file(self) -> Path:
+        """The host's /etc/libvirt/libvirtd.conf, from outside."""
+        return self.root / "etc" / f"{self.daemon.binary}.conf"
+
+    @property
+    def pki_dir(self) -> Path:
+        """The host's /etc/pki, from outside (Fleet(pki=True); a ReleaseHost always has one)."""
+        return self.root / "pki"
 
     @property
     def home(self) -> Path:
@@ -384,6 +401,21 @@ class Host:
         self.stop_libvirtd()
         self.start_libvirtd()
 
+    # The host's sshd alone: the host drops off the network and comes back, its libvirtd running on.
+    def stop_sshd(self) -> None:
+        """Stop the host's sshd and every SSH session it serves (by pid): connections to the host break
+        and new ones are refused; its libvirtd and folders stay."""
+        sessions = {pid for pid in self.pids() if _executable(pid) == SSHD}
+        children = [self.sshd] if self.sshd is not None else []
+        sessions.update(child.pid for child in children if child.poll() is None)
+        _kill_and_wait(sessions, children)
+        self.sshd = None
+
+    def start_sshd(self, timeout: float = 15.0) -> None:
+        """Start the host's sshd again (after stop_sshd)."""
+        self._launch_sshd()
+        self._wait_sshd(timeout)
+
     @property
     def libvirtd_running(self) -> bool:
         return self.daemon.process is not None and self.daemon.process.poll() is None
@@ -417,8 +449,8 @@ class Host:
         (self.ssh_dir / "sshd_config").write_text(
             f"""# Written by tests/harness/fleet.py for {self.name} ({self.hostname})
 ListenAddress {self.address}:{self.port}
-HostKey {self.ssh_dir}/ssh_host_ed25519_key
-PidFile {self.ssh_dir}/sshd.pid
+HostKey {self.ssh_dir_inside}/ssh_host_ed25519_key
+PidFile {self.ssh_dir_inside}/sshd.pid
 PermitRootLogin prohibit-password
 PubkeyAuthentication yes
 AuthorizedKeysFile .ssh/authorized_keys
@@ -454,11 +486,25 @@ Subsystem sftp internal-sftp
             stderr=subprocess.PIPE,
         )
 
-    def _launch_holder(self) -> None:
-        mounts = "; ".join(
+    def _mounts(self) -> list:
+        """Shell commands the holder runs in the host's new mount namespace."""
+        commands = []
+        if "pki" in self.daemon.mounts:  # /etc/pki, which the machine may lack: an overlay of /etc makes it
+            upper, work = self.root / "etc-upper", self.root / "etc-work"
+            upper.mkdir(exist_ok=True)
+            work.mkdir(exist_ok=True)
+            commands += [
+                f"mount -t overlay overlay -o lowerdir=/etc,upperdir={shlex.quote(str(upper))},"
+                f"workdir={shlex.quote(str(work))} /etc",
+                "mkdir -p /etc/pki",
+            ]
+        return commands + [
             f"mount --bind {shlex.quote(str(self.root / name))} {shlex.quote(target)}"
             for name, target in self.daemon.mounts.items()
-        )
+        ]
+
+    def _launch_holder(self) -> None:
+        mounts = "; ".join(self._mounts())
         script = f"set -e; {mounts}; hostname {self.hostname}; echo ready; exec sleep infinity"
         with open(self.root / "holder.err", "wb") as err:
             self.holder = subprocess.Popen(
@@ -479,13 +525,10 @@ Subsystem sftp internal-sftp
 
     def _launch_sshd(self) -> None:
         with open(self.ssh_dir / "sshd.out", "wb") as out:
+            inside = self.ssh_dir_inside
+            sshd = [SSHD, "-D", "-f", f"{inside}/sshd_config", "-E", f"{inside}/sshd.log"]
             self.sshd = subprocess.Popen(
-                _pdeathsig(
-                    "TERM",
-                    self.nsenter(
-                        [SSHD, "-D", "-f", str(self.ssh_dir / "sshd_config"), "-E", str(self.ssh_dir / "sshd.log")]
-                    ),
-                ),
+                _pdeathsig("TERM", self.nsenter(sshd)),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -506,6 +549,10 @@ Subsystem sftp internal-sftp
             time.sleep(0.01)
         raise FleetError(f"{self.name}: sshd did not listen on {self.address}:{self.port} within {timeout} s")
 
+    def manifest(self) -> dict:
+        """The host in fleet.json: its folder and the mount namespaces its processes run in."""
+        return {"root": str(self.root), "namespace": self.namespace, "namespaces": [self.namespace]}
+
     def _stop_begin(self) -> tuple:
         """What stopping the host stops: (every pid inside it, our children among them to reap)."""
         pids = set(self.pids())
@@ -514,6 +561,172 @@ Subsystem sftp internal-sftp
         if self.daemon.process is not None:
             _RUNNING.pop(self.daemon.process.pid, None)
         return pids, children
+
+
+# ---------------------------------------------------------------- a host of another Debian release
+
+# Where a release host's own state is mounted in its view of the release's root (its processes see these
+# paths; from outside they are folders under host.root).
+RELEASE_STATE = "/run/virtops"
+RELEASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class ReleaseLibvirt:
+    """A release root's libvirt, in the shape Host uses of tests.harness.libvirt_versions.Libvirt:
+    its programs are the root's own, run chrooted (command() gives the argv as seen inside the host)."""
+
+    system = False
+
+    def __init__(self, release: Release) -> None:
+        self.release = release
+        self.name = release.suite
+        self.prefix = release.root
+        self.version = release.libvirt_version
+        self.driver_dir = release.driver_dir
+
+    def command(self, name: str, *args: str) -> list:
+        return [name, *args]
+
+    def shell_command(self, name: str, *args: str) -> str:
+        return shlex.join(self.command(name, *args))
+
+
+class ReleaseHostDaemon(HostDaemon):
+    """A release host's libvirtd: the root's own, chrooted in the host's view of that root. Its config
+    folder starts as a copy of the root's shipped /etc/libvirt (libvirtd.conf, virtlogd.conf ...), with
+    Fleet's config keys appended; LIBVIRT_DRIVER_DIR holds copies of the root's wanted drivers only."""
+
+    def __init__(self, host: ReleaseHost, **kwargs) -> None:
+        super().__init__(host, **kwargs)
+        self.extra_mounts["pki"] = "/etc/pki"  # its own, for TLS tests (tests.harness.tls.Pki.install_server)
+        self.made_inside = frozenset()
+        self.libvirt = host.libvirt
+
+    @property
+    def config_file(self) -> Path:
+        """The daemon's config file, from outside (the host's /etc/libvirt/libvirtd.conf)."""
+        return self.root / "etc" / f"{self.binary}.conf"
+
+    def _prepare(self) -> None:
+        for name in self.mounts:
+            (self.root / name).mkdir(exist_ok=True)  # the targets are the root's (made when it was built)
+        config_file = self.config_file
+        if not config_file.exists():  # a restart keeps the file as the tests (or modules) left it
+            shipped = self.host.release.path("/etc/libvirt")
+            shutil.copytree(shipped, self.root / "etc", symlinks=True, dirs_exist_ok=True)
+            lines = []
+            for key, value in self.config.items():
+                rendered = f'"{value}"' if isinstance(value, str) else str(int(value))
+                lines.append(f"{key} = {rendered}\n")
+            if lines:
+                with open(config_file, "a") as stream:
+                    stream.write("\n# Added by tests/harness/fleet.py\n" + "".join(lines))
+        drivers = self.root / "drivers"
+        drivers.mkdir(exist_ok=True)
+        for driver in self.drivers:
+            shutil.copy(self.libvirt.driver_dir / f"libvirt_driver_{driver}.so", drivers)
+
+    def launch(self) -> None:
+        self._prepare()
+        for stale in (self.admin_socket, self.socket, self.readonly_socket):
+            stale.unlink(missing_ok=True)
+        config, pid_file = f"/etc/libvirt/{self.binary}.conf", f"/run/libvirt/{self.binary}.pid"
+        daemon = [f"/usr/sbin/{self.binary}", "-f", config, "--pid-file", pid_file, *self.args]
+        env = {"LIBVIRT_DRIVER_DIR": f"{RELEASE_STATE}/drivers"}
+        with open(self.root / "daemon.out", "ab") as out:
+            self.process = subprocess.Popen(
+                _pdeathsig("TERM", self.host.daemon_command(daemon, env)),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        _RUNNING[self.process.pid] = self
+
+
+class ReleaseHost(Host):
+    """A fleet host of another Debian release (bullseye, trixie, sid: tests.harness.releases): as a Host,
+    a mount and UTS namespace of its own with its libvirtd and sshd, but every process of it runs chrooted
+    in its view of the release's root, with the root's libvirtd, sshd, python3, libvirt-admin.so.0 and
+    virt-admin. That view is an overlay: the cached root (read-only below) and the host's own upper layer,
+    with the host's folders mounted over it as on any Host (/run/libvirt, /etc/libvirt copied from the
+    root's shipped files, /var/log/libvirt, /var/lib/libvirt, /var/cache/libvirt, /root, /etc/pki) and
+    tmpfs on /run and /tmp; so the root is never written and hosts of one release share it.
+
+    Inside the host, root/sysroot is the host's /; ssh/ and drivers/ are at /run/virtops/ssh and
+    /run/virtops/drivers. virt_admin() runs the root's virt-admin inside the host."""
+
+    def __init__(self, fleet: Fleet, index: int, address: str, release: Release, daemon_options: dict) -> None:
+        self.release = release
+        super().__init__(fleet, index, address, "system", daemon_options)
+        self.version = release.suite
+        self.libvirt = ReleaseLibvirt(release)
+        self.daemon.libvirt = self.libvirt
+        self.interpreter = "/usr/bin/python3"  # the root's own
+
+    def _make_daemon(self, version: str | None, daemon_options: dict) -> HostDaemon:
+        return ReleaseHostDaemon(self, version="system", **daemon_options)  # whatever $VIRTOPS_LIBVIRT_VERSION
+
+    @property
+    def sysroot(self) -> Path:
+        """The host's / (inside its mount namespace; an empty folder outside it)."""
+        return self.root / "sysroot"
+
+    @property
+    def ssh_dir_inside(self) -> str:
+        return f"{RELEASE_STATE}/ssh"
+
+    def nsenter(self, argv: list, env: dict | None = None) -> list:
+        """argv, run inside this host: its mount and UTS namespaces, chrooted in its root, with a clean
+        environment (PATH, HOME, LANG, and env)."""
+        assignments = [f"{key}={value}" for key, value in {"HOME": "/root", "LANG": "C.UTF-8", **(env or {})}.items()]
+        return [
+            "nsenter",
+            f"--target={self.pid}",
+            "--mount",
+            "--uts",
+            "--",
+            "chroot",
+            str(self.sysroot),
+            "/usr/bin/env",
+            "-i",
+            f"PATH={RELEASE_PATH}",
+            *assignments,
+            *argv,
+        ]
+
+    def daemon_command(self, argv: list, env: dict) -> list:
+        """argv, run where the host's libvirtd runs: inside the host (a containerised host: its container)."""
+        return self.nsenter(argv, env)
+
+    def virt_admin(self, *args: str) -> str:
+        """The root's own virt-admin, inside the host, with the default URI; AssertionError if it fails."""
+        completed = self.run(["virt-admin", *args])
+        if completed.returncode != 0:
+            raise AssertionError(f"virt-admin {' '.join(args)} failed on {self.name}: {completed.stderr.strip()}")
+        return completed.stdout
+
+    def _mounts(self) -> list:
+        sysroot = shlex.quote(str(self.sysroot))
+        lower = shlex.quote(str(self.release.root))
+        for name in ("sysroot", "upper", "work", "ssh", "drivers"):
+            (self.root / name).mkdir(exist_ok=True)
+        commands = [
+            f"mount -t overlay overlay -o lowerdir={lower},upperdir={self.root / 'upper'},workdir={self.root / 'work'} "
+            f"{sysroot}",
+            f"mount --bind /proc {sysroot}/proc",
+            f"mount --rbind /dev {sysroot}/dev",
+            f"mount --rbind /sys {sysroot}/sys",
+            f"mount -t tmpfs -o mode=755 tmpfs {sysroot}/run",
+            f"mount -t tmpfs -o mode=1777 tmpfs {sysroot}/tmp",
+            f"mkdir -p {sysroot}/run/sshd {sysroot}{RELEASE_STATE}/ssh {sysroot}{RELEASE_STATE}/drivers",
+            f"mount --bind {shlex.quote(str(self.ssh_dir))} {sysroot}{RELEASE_STATE}/ssh",
+            f"mount --bind {shlex.quote(str(self.root / 'drivers'))} {sysroot}{RELEASE_STATE}/drivers",
+        ]
+        for name, target in self.daemon.mounts.items():
+            commands.append(f"mkdir -p {sysroot}{target}")
+            commands.append(f"mount --bind {shlex.quote(str(self.root / name))} {sysroot}{shlex.quote(target)}")
+        return commands
 
 
 # ---------------------------------------------------------------- the fleet
@@ -537,11 +750,24 @@ def _host_versions(n: int, versions) -> list:
     return chosen
 
 
+def _host_releases(n: int, releases) -> list:
+    """releases: None, a list of n suites (None: the machine's), or {suite: [host numbers, 1-based]}:
+    a list of n suites (None where not given)."""
+    return _host_versions(n, releases)
+
+
 class Fleet:
     """n hosts on 127.0.0.x, each with its own libvirtd and sshd; a context manager.
 
     versions: None (every host runs the default libvirt), a list with one version per host
     (None for the default), or {"11.3": [2, 5]} (host02 and host05 run libvirt 11.3).
+    releases: likewise, the Debian release each host runs, as tests.harness.releases names them:
+    {"bullseye": [1], "trixie": [2], "sid": [3]} makes host01 a ReleaseHost chrooted in the bullseye
+    root (libvirt 7.0.0, Python 3.9) ...; the others (or "bookworm") are the machine's own release,
+    ordinary Hosts. A host cannot have both a version and another release.
+    pki: every host gets its own /etc/pki (host.pki_dir from outside), for TLS tests.
+    containerised: host numbers of ContainerisedHosts (tests.harness.containerised): a host without
+    libvirt whose libvirtd runs in a "container" of the trixie root, sharing /run/libvirt with it.
     config, drivers, args: for every host's libvirtd, as Daemon takes them."""
 
     def __init__(
@@ -553,6 +779,9 @@ class Fleet:
         args: tuple = (),
         forks: int | None = None,
         port: int = SSH_PORT,
+        releases=None,
+        pki: bool = False,
+        containerised=(),
     ) -> None:
         if n < 1:
             raise ValueError("a fleet has at least one host")
@@ -560,7 +789,24 @@ class Fleet:
         self.port = port
         self.forks = forks or n
         self.versions = _host_versions(n, versions)
+        suites = _host_releases(n, releases)
+        for number, (version, suite) in enumerate(zip(self.versions, suites), start=1):
+            if suite not in (None, MACHINE) and version not in (None, "system"):
+                raise ValueError(f"host {number} cannot run libvirt {version} and the {suite} release")
+            if suite == MACHINE:  # the machine's release as it is: its own libvirt, whatever the default
+                self.versions[number - 1] = "system"
+        # None: the machine's release; each other release must be built (ReleaseMissing says how if not)
+        self.releases = [None if suite in (None, MACHINE) else Release.get(suite) for suite in suites]
         self.daemon_options = {"config": config, "drivers": drivers, "args": args}
+        self.pki = pki  # every host its own /etc/pki (ReleaseHosts have one anyway)
+        # host numbers (1-based) of containerised hosts (tests.harness.containerised): a host without libvirt
+        # whose libvirtd runs in a container of the trixie root
+        self.containerised = tuple(containerised)
+        for number in self.containerised:
+            if not 1 <= number <= n:
+                raise ValueError(f"containerised host number {number} is not in 1..{n}")
+            if self.releases[number - 1] is not None or self.versions[number - 1] not in (None, "system"):
+                raise ValueError(f"host {number} cannot be containerised and run another release or version")
         self.hosts: list = []
         self.root: Path | None = None
         self._locks: list = []
@@ -606,6 +852,10 @@ class Fleet:
         """The inventory group of the hosts running libvirt version X.Y (e.g. libvirt_11_3)."""
         return "libvirt_" + version.replace(".", "_")
 
+    def release_group(self, suite: str) -> str:
+        """The inventory group of the hosts of a Debian release (e.g. release_bullseye)."""
+        return "release_" + suite.replace("-", "_")  # a group name has no "-" (bookworm-bare)
+
     # Start and stop.
     def start(self, timeout: float = 30.0) -> Fleet:
         if id(self) in _FLEETS or self.hosts:
@@ -648,8 +898,17 @@ class Fleet:
         if keygen.returncode != 0:
             raise FleetError(f"ssh-keygen failed: {keygen.stderr}")
         public_key = self.key_path.with_suffix(".pub").read_text()
-        for index, ((address, _fd), version) in enumerate(zip(self._locks, self.versions), start=1):
-            self.hosts.append(Host(self, index, address, version, self.daemon_options))
+        for index, ((address, _fd), version, release) in enumerate(
+            zip(self._locks, self.versions, self.releases), start=1
+        ):
+            if index in self.containerised:
+                from tests.harness.containerised import ContainerisedHost  # which imports this module
+
+                self.hosts.append(ContainerisedHost(self, index, address, self.daemon_options))
+            elif release is None:
+                self.hosts.append(Host(self, index, address, version, self.daemon_options))
+            else:
+                self.hosts.append(ReleaseHost(self, index, address, release, self.daemon_options))
         host_keygens = [host._prepare(public_key) for host in self.hosts]
         for host in self.hosts:
             host._launch_holder()
@@ -659,8 +918,7 @@ class Fleet:
                 raise FleetError(f"{host.name}: ssh-keygen failed: {err.decode(errors='replace')}")
         for host in self.hosts:
             host._wait_holder()
-        manifest = {"pid": os.getpid(), "hosts": [{"root": str(h.root), "namespace": h.namespace} for h in self.hosts]}
-        (self.root / "fleet.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        self.write_manifest()
         for host in self.hosts:
             host.daemon.launch()
             host._launch_sshd()
@@ -673,6 +931,14 @@ class Fleet:
             host._wait_sshd(max(1.0, deadline - time.monotonic()))
         self._write_inventory()
         self._write_config()
+
+    def write_manifest(self) -> None:
+        """fleet.json, what reap_stale_fleet() needs should this process die: each host's folder and mount
+        namespaces (again whenever a host makes a namespace anew)."""
+        manifest = {"pid": os.getpid(), "hosts": [host.manifest() for host in self.hosts]}
+        tmp = self.root / ".fleet.json.tmp"
+        tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+        tmp.replace(self.root / "fleet.json")
 
     def stop(self) -> None:
         """Stop every process of every host and this fleet's ssh masters by pid; remove the folders."""
@@ -725,9 +991,11 @@ class Fleet:
                 # interpreter wrapper's LD_LIBRARY_PATH: the system's virt-admin fails to load there)
                 "libvirt_virt_admin": shlex.join(host.libvirt.command("virt-admin")),
                 "fleet_hostname": host.hostname,
+                "debian_release": host.release.suite,
             }
             release = ".".join(host.libvirt_version.split(".")[:2])
             groups.setdefault(self.group(release), {"hosts": {}})["hosts"][host.name] = None
+            groups.setdefault(self.release_group(host.release.suite), {"hosts": {}})["hosts"][host.name] = None
         inventory = {
             "all": {
                 "children": {

@@ -1,7 +1,9 @@
 """The independent witness: virt-admin, the libvirt project's own CLI.
 
 Tests verify the daemon's state through it, never through the module
-under test.
+under test. Each function takes an admin URI (the system's virt-admin is run
+against it) or a fleet host (its virt_admin() method: a ReleaseHost runs its
+release's own virt-admin inside the host).
 """
 
 from __future__ import annotations
@@ -9,7 +11,9 @@ from __future__ import annotations
 import subprocess
 
 
-def virt_admin(uri: str, *args: str) -> str:
+def virt_admin(uri, *args: str) -> str:
+    if not isinstance(uri, str):  # a fleet host
+        return uri.virt_admin(*args)
     completed = subprocess.run(
         ["virt-admin", "-c", uri, *args], capture_output=True, text=True, timeout=30, check=False
     )

@@ -5,7 +5,6 @@ verified with virt-admin and with the clients themselves."""
 
 from __future__ import annotations
 
-import socket
 import time
 from datetime import datetime, timezone
 
@@ -14,15 +13,11 @@ import pytest
 from tests.harness import witness
 from tests.harness.ansible import run_module
 from tests.harness.clients import Clients
+from tests.harness.ports import free_port
+from tests.harness.steps import four_steps as steps_of
 
 INFO = "libvirt_admin_client_info"
 CLIENTS = "libvirt_admin_clients"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -135,22 +130,8 @@ def test_client_info_filter_by_ids_and_process(tcp_daemon, mixed_clients):
 def four_steps(daemon, args: dict, witness_state):
     """check, apply, again, again in check: changed, changed, unchanged, unchanged;
     witness_state() (virt-admin and the clients) only changes at apply."""
-    args = {"uri": daemon.uri, **args}
-    before = witness_state()
-    check = run_module(CLIENTS, args, check=True, diff=True)
-    assert check.changed and not check.failed, check
-    assert witness_state() == before, "check mode changed something"
-    apply = run_module(CLIENTS, args, diff=True)
-    assert apply.changed and not apply.failed, apply
-    after = witness_state()
-    assert after != before
-    again = run_module(CLIENTS, args, diff=True)
-    assert not again.changed and not again.failed, again
-    assert witness_state() == after
-    again_check = run_module(CLIENTS, args, check=True, diff=True)
-    assert not again_check.changed, again_check
-    assert witness_state() == after
-    return check, apply, again
+    steps = steps_of(CLIENTS, {"uri": daemon.uri, **args}, witness_state)
+    return steps.check, steps.apply, steps.again
 
 
 def limits_of(daemon, server: str = "libvirtd"):

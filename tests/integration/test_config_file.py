@@ -1,17 +1,14 @@
-"""libvirt itself reads the config files _config edits: a sandboxed daemon started on an
+"""libvirt itself reads the config files _confsyntax edits: a sandboxed daemon started on an
 edited file runs with the values written, as virt-admin shows; and libvirt accepts and
-refuses the same files as _config's parser, reading the same values from them."""
+refuses the same files as _confsyntax's parser, reading the same values from them."""
 
 from __future__ import annotations
 
 import pytest
 
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import LibvirtAdminError
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._config import (
-    read_values,
-    set_values,
-    write_atomically,
-)
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._admin import LibvirtAdminError
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._conffile import write_atomically
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._confsyntax import read_values, set_values
 from tests.harness import witness
 from tests.harness.daemons import Daemon, DaemonError
 from tests.unit.plugins.module_utils.test_config import (

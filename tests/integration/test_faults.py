@@ -78,14 +78,26 @@ def _admin_library() -> str:
     return os.path.realpath(path)
 
 
+HIDE = ["unshare", "--mount", "--propagation", "private", "sh", "-c", 'mount --bind /dev/null "$0" && exec "$@"']
+
+
 def test_admin_library_missing(daemon):
-    """Ansible runs in a mount namespace where libvirt-admin.so.0 is an empty file."""
-    hide = ["unshare", "--mount", "--propagation", "private", "sh", "-c", 'mount --bind /dev/null "$0" && exec "$@"']
-    result = run_module(THREADPOOL, {"uri": daemon.uri, "max_workers": 9}, prefix=[*hide, _admin_library()])
+    """Ansible runs in a mount namespace where libvirt-admin.so.0 is an empty file: backend library
+    fails saying so, and what would work."""
+    args = {"uri": daemon.uri, "max_workers": 9, "backend": "library"}
+    result = run_module(THREADPOOL, args, prefix=[*HIDE, _admin_library()])
     assert result.failed
     assert "cannot load libvirt's admin library libvirt-admin.so.0" in result.msg
     assert "libvirt0 on Debian/Ubuntu, libvirt-libs on Fedora/RHEL/CentOS" in result.msg
+    assert "use backend auto or protocol, which speak the admin protocol without the library" in result.msg
     assert witness.settings(daemon.uri, "libvirtd") == DEFAULTS
+
+
+def test_admin_library_missing_auto_speaks_the_protocol(daemon):
+    result = run_module(THREADPOOL, {"uri": daemon.uri, "max_workers": 9}, prefix=[*HIDE, _admin_library()])
+    assert result.changed and not result.failed, result
+    assert result["backend"] == "protocol"
+    assert witness.settings(daemon.uri, "libvirtd") == (DEFAULTS[0], 9, DEFAULTS[2])
 
 
 def test_every_connection_is_closed(daemon):

@@ -16,8 +16,9 @@ import pytest
 
 from tests.harness import witness
 from tests.harness.ansible import REPO, interpreter
-from tests.harness.fleet import Fleet, Fleets, alive, listening, reap_stale_fleet
+from tests.harness.fleet import Fleet, Fleets, alive, reap_stale_fleet
 from tests.harness.libvirt_versions import Libvirt, system_version
+from tests.harness.ports import listening
 
 pytestmark = pytest.mark.once  # not repeated per libvirt version (see tests/conftest.py)
 

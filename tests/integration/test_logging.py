@@ -10,6 +10,7 @@ import pytest
 from tests.harness import witness
 from tests.harness.ansible import run_module
 from tests.harness.clients import Clients
+from tests.harness.steps import four_steps as steps_of
 
 MODULE = "libvirt_admin_logging"
 DEFAULT_OUTPUTS = "3:stderr"  # a sandboxed daemon in the foreground logs to stderr
@@ -20,22 +21,9 @@ def logging_state(daemon):
 
 
 def four_steps(daemon, args: dict):
-    args = {"uri": daemon.uri, **args}
-    before = logging_state(daemon)
-    check = run_module(MODULE, args, check=True, diff=True)
-    assert check.changed and not check.failed, check
-    assert logging_state(daemon) == before, "check mode changed the daemon"
-    apply = run_module(MODULE, args, diff=True)
-    assert apply.changed and not apply.failed, apply
-    after = logging_state(daemon)
-    assert after != before
-    again = run_module(MODULE, args, diff=True)
-    assert not again.changed, again
-    again_check = run_module(MODULE, args, check=True, diff=True)
-    assert not again_check.changed, again_check
-    assert logging_state(daemon) == after
-    assert check["logging"] == apply["logging"] == again["logging"]
-    return apply, after
+    steps = steps_of(MODULE, {"uri": daemon.uri, **args}, lambda: logging_state(daemon))
+    assert steps.check["logging"] == steps.apply["logging"] == steps.again["logging"]
+    return steps.apply, steps.after
 
 
 def test_outputs_and_filters_despite_the_daemons_rewriting(daemon):

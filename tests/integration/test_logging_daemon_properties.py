@@ -1,5 +1,5 @@
 """Log outputs and filters against one real sandboxed libvirtd per test, through the
-collection's AdminConnection: whatever the validator accepts, the daemon accepts, and
+collection's admin connection: whatever the validator accepts, the daemon accepts, and
 the daemon reads back what the normaliser predicted; whatever the validator rejects is
 named, with its position, in the message.
 
@@ -11,10 +11,10 @@ import pytest
 from hypothesis import Phase, given, note, settings
 from hypothesis import strategies as st
 
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import (
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._admin import (
     ERR_INVALID_ARG,
-    AdminConnection,
     LibvirtAdminError,
+    open_connection,
 )
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._logparse import (
     parse_filters,
@@ -101,7 +101,7 @@ def sent_and_read_back(conn, part: str, text: str) -> list:
     ],
 )
 def test_the_daemon_takes_every_valid_filter_list_as_predicted(matches, sample):
-    with sandboxed_daemon() as daemon, AdminConnection(daemon.uri) as conn:
+    with sandboxed_daemon() as daemon, open_connection(daemon.uri) as conn:
 
         @sample
         @given(pairs=st.lists(filters(matches), max_size=6))
@@ -120,7 +120,7 @@ def test_the_daemon_takes_every_valid_filter_list_as_predicted(matches, sample):
 
 
 def test_the_daemon_takes_every_valid_output_list_as_predicted():
-    with sandboxed_daemon() as daemon, AdminConnection(daemon.uri) as conn:
+    with sandboxed_daemon() as daemon, open_connection(daemon.uri) as conn:
 
         @SAMPLE
         @given(pairs=st.lists(daemon_outputs(), min_size=1, max_size=4, unique_by=lambda pair: pair[1][1:]))
@@ -168,7 +168,7 @@ def items_with_a_control_character(draw, controls: st.SearchStrategy) -> tuple:
 def test_control_characters_are_rejected_or_reach_the_daemon_intact(controls, sample):
     """The validator takes control characters other than whitespace (so does the daemon), and must refuse
     what C would cut short: the rest of the string, the items after it too, would be lost."""
-    with sandboxed_daemon() as daemon, AdminConnection(daemon.uri) as conn:
+    with sandboxed_daemon() as daemon, open_connection(daemon.uri) as conn:
 
         @sample
         @given(pair=items_with_a_control_character(controls))
@@ -197,7 +197,7 @@ def test_control_characters_are_rejected_or_reach_the_daemon_intact(controls, sa
 )
 def test_what_others_set_is_read(part, text, parsed):
     """virt-admin or libvirtd.conf may set items our validator refuses; reading them must work."""
-    with sandboxed_daemon() as daemon, AdminConnection(daemon.uri) as conn:
+    with sandboxed_daemon() as daemon, open_connection(daemon.uri) as conn:
         assert sent_and_read_back(conn, part, text) == parsed
 
 
@@ -271,7 +271,7 @@ def bad_outputs(draw) -> tuple:
 
 
 def test_rejected_filters_are_named_and_the_daemon_keeps_its_settings():
-    with sandboxed_daemon() as daemon, AdminConnection(daemon.uri) as conn:
+    with sandboxed_daemon() as daemon, open_connection(daemon.uri) as conn:
 
         @SAMPLE
         @given(bad=bad_filters(), valid=st.lists(filters(plain_matches()), max_size=3), data=st.data())
@@ -284,7 +284,7 @@ def test_rejected_filters_are_named_and_the_daemon_keeps_its_settings():
 
 
 def test_rejected_outputs_are_named_and_the_daemon_keeps_its_settings():
-    with sandboxed_daemon() as daemon, AdminConnection(daemon.uri) as conn:
+    with sandboxed_daemon() as daemon, open_connection(daemon.uri) as conn:
 
         @SAMPLE
         @given(

@@ -10,6 +10,7 @@ import pytest
 from tests.harness import witness
 from tests.harness.ansible import run_module
 from tests.harness.daemons import Daemon
+from tests.harness.steps import four_steps as steps_of
 from tests.unit.plugins.module_utils.test_config import shipped_config
 
 ETC = "/etc/libvirt"
@@ -27,24 +28,20 @@ def shipped_daemon():
 
 
 def four_steps(daemon, module: str, args: dict) -> dict:
+    """The four steps, witnessed by the config file's text and inode: check mode leaves the file as
+    it is, a file already right is not rewritten."""
     args = {"uri": daemon.uri, "persist": True, "config_file": str(daemon.config_file), **args}
-    text = daemon.config_file.read_text()
-    check = run_module(module, args, check=True, diff=True)
-    assert check.changed and not check.failed, check
-    assert daemon.config_file.read_text() == text, "check mode wrote the file"
-    apply = run_module(module, args, diff=True)
-    assert apply.changed and not apply.failed, apply
-    assert apply["config_file"] == str(daemon.config_file)
-    edited = daemon.config_file.read_text()
+
+    def config_file():
+        return daemon.config_file.read_text(), daemon.config_file.stat().st_ino
+
+    steps = steps_of(module, args, config_file)
+    assert steps.apply["config_file"] == str(daemon.config_file)
+    (text, _inode), (edited, _inode_after) = steps.before, steps.after
     assert edited != text
-    inode = daemon.config_file.stat().st_ino
-    again = run_module(module, args, diff=True)
-    assert not again.changed, again
-    assert daemon.config_file.stat().st_ino == inode, "a file already right was rewritten"
-    assert not run_module(module, args, check=True).changed
     changed_lines = [pair for pair in zip(text.splitlines(), edited.splitlines()) if pair[0] != pair[1]]
     assert len(text.splitlines()) == len(edited.splitlines()), "lines were added or removed"
-    return {"apply": apply, "changed_lines": changed_lines}
+    return {"apply": steps.apply, "changed_lines": changed_lines}
 
 
 def test_threadpool_holds_after_restart(shipped_daemon):

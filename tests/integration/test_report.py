@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import time
@@ -29,6 +28,7 @@ from tests.harness import witness
 from tests.harness.ansible import REPO, run_playbook
 from tests.harness.clients import Clients
 from tests.harness.load import WipeLoad
+from tests.harness.ports import free_port
 
 pytestmark = pytest.mark.once  # not repeated per libvirt version (see tests/conftest.py)
 
@@ -36,13 +36,6 @@ OUTPUT = REPO / "tests" / "output" / "fleet_report"
 VIEWPORT = (1280, 900)
 RED, AMBER = "rgb(198, 40, 40)", "rgb(224, 138, 0)"
 CRITICAL_FIRST = ["hv-down", "hv-gone", "hv-busy", "hv-crowded"]
-
-
-def free_port() -> int:
-    """A local TCP port nobody listens on (connections to it are refused)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_exhausted(daemon, timeout: float = 10) -> None:

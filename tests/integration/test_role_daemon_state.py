@@ -93,3 +93,65 @@ def test_a_misspelt_setting_fails_before_anything_changes(daemon):
 def test_molecule_default_scenario():
     """converge, idempotence and verify (with virt-admin) on a sandboxed daemon the harness starts."""
     run_scenario("default", prefix=(sys.executable, "-m", "tests.harness.sandbox", "--"))
+
+
+# The typo check alone: no daemon is needed, as a host with no daemons declared (libvirt_admin_daemons: [])
+# runs no module; the check is part of the role's one task all the same.
+TWICE = """
+- name: The role twice, so that the second run sees the first one's result
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Apply the role
+      ansible.builtin.include_role:
+        name: virtops.libvirt_admin.daemon_state
+      loop: [1, 2]
+"""
+# Every libvirt_admin_ variable the roles and playbooks read (role daemon_state's own list of them, before
+# each part stated its own), with harmless values for a host without daemons.
+EVERY_VARIABLE = {
+    "libvirt_admin_daemons": [],
+    "libvirt_admin_persist": False,
+    "libvirt_admin_persist_backup": False,
+    "libvirt_admin_strict_variables": True,
+    "libvirt_admin_hosts": "localhost",
+    "libvirt_admin_become": False,
+    "libvirt_admin_uri": "libvirtd:///system",
+    "libvirt_admin_daemon": "libvirtd",
+    "libvirt_admin_server": "libvirtd",
+    "libvirt_admin_min_workers": 5,
+    "libvirt_admin_max_workers": 20,
+    "libvirt_admin_prio_workers": 5,
+    "libvirt_admin_debug_filters": ["1:qemu"],
+    "libvirt_admin_debug_log": "/var/log/libvirt/debug-window.log",
+    "libvirt_admin_debug_unsafe_outputs": False,
+    "libvirt_admin_debug_seconds": 1,
+    "libvirt_admin_debug_fetch_dir": "debug-window",
+}
+
+
+@pytest.fixture
+def twice(tmp_path):
+    playbook = tmp_path / "twice.yml"
+    playbook.write_text(TWICE)
+    return playbook
+
+
+def test_every_variable_of_the_collection_passes_the_typo_check(twice):
+    completed = run_playbook(twice, EVERY_VARIABLE)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "Unknown variable" not in completed.stdout
+
+
+def test_a_typo_fails_even_with_no_daemon_declared_naming_the_known_variables(twice):
+    completed = run_playbook(twice, {**EVERY_VARIABLE, "libvirt_admin_deamons": []})
+    assert completed.returncode != 0
+    assert "Unknown variable(s) libvirt_admin_deamons: no role or playbook" in completed.stdout, completed.stdout
+    assert "Known here: libvirt_admin_become, libvirt_admin_daemon, " in completed.stdout, completed.stdout
+
+
+def test_strict_variables_false_skips_the_typo_check(twice):
+    completed = run_playbook(
+        twice, {**EVERY_VARIABLE, "libvirt_admin_deamons": [], "libvirt_admin_strict_variables": False}
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr

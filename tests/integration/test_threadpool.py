@@ -9,6 +9,7 @@ import pytest
 
 from tests.harness import witness
 from tests.harness.ansible import run_module
+from tests.harness.steps import four_steps as steps_of
 
 MODULE = "libvirt_admin_threadpool"
 DEFAULTS = (5, 20, 5)  # libvirtd's compiled-in min, max, prio workers
@@ -16,26 +17,8 @@ DEFAULTS = (5, 20, 5)  # libvirtd's compiled-in min, max, prio workers
 
 def four_steps(daemon, args: dict, server: str = "libvirtd"):
     """check, apply, again, again in check: changed, changed, unchanged, unchanged."""
-    before = witness.settings(daemon.uri, server)
-    args = {"uri": daemon.uri, **args}
-
-    check = run_module(MODULE, args, check=True, diff=True)
-    assert check.changed, check
-    assert witness.settings(daemon.uri, server) == before, "check mode changed the daemon"
-
-    apply = run_module(MODULE, args, diff=True)
-    assert apply.changed, apply
-    after = witness.settings(daemon.uri, server)
-    assert after != before
-
-    again = run_module(MODULE, args, diff=True)
-    assert not again.changed, again
-    assert witness.settings(daemon.uri, server) == after
-
-    again_check = run_module(MODULE, args, check=True, diff=True)
-    assert not again_check.changed, again_check
-    assert witness.settings(daemon.uri, server) == after
-    return check, apply, again, after
+    steps = steps_of(MODULE, {"uri": daemon.uri, **args}, lambda: witness.settings(daemon.uri, server))
+    return steps.check, steps.apply, steps.again, steps.after
 
 
 def test_all_three_settings(daemon):

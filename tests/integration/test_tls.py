@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,17 +16,12 @@ import pytest
 from tests.harness import tls
 from tests.harness.ansible import run_module
 from tests.harness.clients import Clients
-from tests.harness.daemons import Daemon
+from tests.harness.daemons import Daemon, DaemonError
+from tests.harness.ports import free_port
 
 MODULE = "libvirt_admin_tls"
 NO_TLS = "internal error: no tls service found, unable to update tls files"
 PKI = "pki"  # the daemon's folder mounted on its /etc/pki
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def pki_of(daemon) -> Path:
@@ -40,13 +36,9 @@ def authorities(tmp_path_factory):
     return tls.Pki.create(folder / "old", "Old"), tls.Pki.create(folder / "new", "New")
 
 
-@pytest.fixture
-def tls_daemon(authorities):
-    """libvirtd with the secret driver, serving TLS clients on 127.0.0.1 only, with the old
-    CA's certificates in its own /etc/pki."""
-    old = authorities[0]
-    port = free_port()
-    daemon = Daemon(
+def tls_daemon_on(port: int) -> Daemon:
+    """libvirtd with the secret driver, to serve TLS clients on 127.0.0.1:port only (not started)."""
+    return Daemon(
         drivers=("secret",),
         args=("--listen",),
         config={
@@ -58,8 +50,15 @@ def tls_daemon(authorities):
         },
         extra_mounts={PKI: "/etc/pki"},
     )
+
+
+@pytest.fixture
+def tls_daemon(authorities):
+    """tls_daemon_on a free port, started with the old CA's certificates in its own /etc/pki."""
+    port = free_port()
+    daemon = tls_daemon_on(port)
     try:
-        old.install_server(pki_of(daemon))
+        authorities[0].install_server(pki_of(daemon))
         daemon.start()
         daemon.tls_port = port
         yield daemon
@@ -174,3 +173,37 @@ def test_daemon_without_tls_listener(daemon):
         "(libvirtd-tls.socket, virtproxyd-tls.socket)"
     )
     assert result["libvirt_error_code"] == 1
+
+
+# The harness's own guards, which these tests lean on
+
+
+def test_start_fails_when_the_tls_port_is_taken(authorities):
+    """libvirtd binds its TLS port after its admin socket is up and exits when the port is taken: start()
+    waits for the TLS listener too and says why, instead of handing out a daemon that is gone."""
+    port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        daemon = tls_daemon_on(port)
+        authorities[0].install_server(pki_of(daemon))
+        with pytest.raises(DaemonError, match="Unable to bind to port: Address already in use"):
+            daemon.start()
+    assert not daemon.root.exists()
+
+
+def test_a_free_port_is_reserved_for_its_process():
+    """A port free_port() gave this process is not given to another test process (an xdist worker)."""
+    port = free_port()
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"from tests.harness import ports; ports.FIRST, ports.LAST = {port}, {port + 1}; print(ports.free_port())",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    assert child.returncode == 1 and f"no free TCP port on 127.0.0.1 between {port} and {port + 1}" in child.stderr

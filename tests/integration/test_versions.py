@@ -94,11 +94,12 @@ def test_server_info_loads_the_versions_library(versioned, libvirt, tmp_path):
     trace = tmp_path / "ld"
     result = run_module(
         "libvirt_admin_server_info",
-        {"uri": versioned.uri},
+        {"uri": versioned.uri, "backend": "library"},
         libvirt=libvirt.name,
         env={"LD_DEBUG": "libs", "LD_DEBUG_OUTPUT": str(trace)},
     )
     assert not result.failed, result
+    assert result["backend"] == "library"
     assert result["version"] == witness.daemon_version(versioned.uri) == libvirt.version
     assert [server["name"] for server in result["servers"]] == witness.servers(versioned.uri)
     main = next(server for server in result["servers"] if server["name"] == "libvirtd")

@@ -112,3 +112,47 @@ def text_of_fragment(fragment: str) -> str:
     """HTML as text: tags dropped, whitespace folded, Sphinx's typographic quotes made plain again."""
     text = html.unescape(re.sub(r"<[^>]+>", " ", fragment))
     return " ".join(text.translate(str.maketrans("\u2018\u2019\u201c\u201d", "''\"\"")).split())
+
+
+def test_the_event_source_has_its_page_with_every_argument(site):
+    """antsibull-docs does not render EDA plugins: the source's page is ours (docs/docsite/rst/admin_watch.rst),
+    and it must name every argument of the plugin's DOCUMENTATION with its default."""
+    import runpy
+
+    import yaml
+
+    page = site / SITE_COLLECTION / "docsite" / "admin_watch.html"
+    assert page.is_file(), "no page for the admin_watch event source"
+    text = text_of(page)
+    plugin = runpy.run_path(str(REPO / "extensions" / "eda" / "plugins" / "event_source" / "admin_watch.py"))
+    options = yaml.safe_load(plugin["DOCUMENTATION"])["options"]
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", page.read_text(), flags=re.S)
+    cells = {text_of_fragment(row).split(" ", 1)[0]: text_of_fragment(row) for row in rows}
+    for name, option in options.items():
+        assert name in cells, f"the page does not document the argument {name}"
+        if option.get("default") not in (None, "", []):
+            assert str(option["default"]) in cells[name], f"{name}: default {option['default']} not on its row"
+    for kind in ("exhausted", "recovered", "clients_near_limit", "daemon_down", "host_unreachable", "host_reachable"):
+        assert kind in text, f"the page does not describe the event {kind}"
+
+
+def test_the_closed_loop_guide_has_the_rulebook_its_variables_and_the_controller(site):
+    page = site / SITE_COLLECTION / "docsite" / "closed_loop.html"
+    assert page.is_file(), "no Closed loop guide"
+    text = text_of(page)
+    for heading in ("Run it with ansible-rulebook", "Run it under the EDA controller"):
+        assert heading in text, f"the guide has no section {heading!r}"
+    for name in (
+        "virtops.libvirt_admin.guard",
+        "virtops.libvirt_admin.remediate",
+        "guard_job_template.yml",
+        "decision-environment.yml",
+    ):
+        assert name in text, f"the guide never names {name}"
+    playbook = (REPO / "playbooks" / "remediate.yml").read_text()
+    documented = set(re.findall(r"^#\s+(libvirt_admin_remediate_\w+)", playbook, flags=re.M))
+    guard = (REPO / "extensions" / "eda" / "rulebooks" / "guard.yml").read_text()
+    documented |= set(re.findall(r"^#\s+(libvirt_admin_guard_\w+)", guard, flags=re.M))
+    assert len(documented) >= 10, documented
+    missing = sorted(name for name in documented if name not in text)
+    assert not missing, f"variables the guide does not describe: {missing}"

@@ -40,3 +40,22 @@ def test_builder_accepts_the_example_definition(release_bin, tmp_path):
         assert step in containerfile, f"no {step!r} step in the Containerfile"
     requirements = yaml.safe_load((context / "_build" / "requirements.yml").read_text())
     assert [entry["name"] for entry in requirements["collections"]] == ["virtops.libvirt_admin"]
+
+
+def test_builder_accepts_the_decision_environment_definition(release_bin, tmp_path):
+    """docs/decision-environment.yml, the EDA controller's image of the guard: ansible-rulebook, Java,
+    OpenSSH's client and this collection."""
+    context = tmp_path / "context"
+    definition = REPO / "docs" / "decision-environment.yml"
+    argv = [release_bin / "ansible-builder", "create", "--file", definition, "--context", context]
+    done = run([*argv, "--output-filename", "Containerfile"])
+    assert done.returncode == 0, done.stdout + done.stderr
+    containerfile = (context / "Containerfile").read_text()
+    for step in ("ansible-galaxy collection install", "introspect", "install-from-bindep", "JAVA_HOME"):
+        assert step in containerfile, f"no {step!r} step in the Containerfile"
+    requirements = yaml.safe_load((context / "_build" / "requirements.yml").read_text())
+    assert [entry["name"] for entry in requirements["collections"]] == ["virtops.libvirt_admin"]
+    python = (context / "_build" / "requirements.txt").read_text()
+    assert "ansible-rulebook" in python, python
+    system = (context / "_build" / "bindep.txt").read_text()
+    assert "java-17-openjdk-headless" in system and "openssh-clients" in system, system

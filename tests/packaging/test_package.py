@@ -16,7 +16,14 @@ from tests.packaging.helpers import VERSION, modules, playbooks, roles, run, ser
 
 # Never in the tarball: development files (galaxy.yml build_ignore).
 DEVELOPMENT = (".build", ".venv", ".git", ".ci", ".hypothesis", ".pytest_cache", ".ruff_cache", "bench", "tests")
-DEVELOPMENT_FILES = ("Makefile", "ruff.toml", "requirements-dev.txt", "requirements-release.txt", "docs/site/conf.py")
+DEVELOPMENT_FILES = (
+    "Makefile",
+    "ruff.toml",
+    "requirements-dev.txt",
+    "requirements-libvirt.txt",
+    "requirements-release.txt",
+    "docs/site/conf.py",
+)
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +49,16 @@ def test_tarball_holds_every_module_role_and_playbook(members):
         "bindep.txt",
         "docs/docsite/extra-docs.yml",
         "docs/docsite/rst/guide.rst",
+        "docs/docsite/rst/closed_loop.rst",
+        "docs/docsite/rst/admin_watch.rst",
+        "meta/extensions.yml",
+        # Event-Driven Ansible: the source, its schema and its code, the rulebooks
+        "extensions/eda/plugins/event_source/admin_watch.py",
+        "extensions/eda/plugins/event_source/schemas/admin_watch.json",
+        "extensions/eda/rulebooks/guard.yml",
+        "extensions/eda/rulebooks/guard_job_template.yml",
+        "plugins/plugin_utils/_watch_loop.py",
+        "plugins/plugin_utils/_relay_agent.py",
     ):
         assert path in members, f"{path} is not in the tarball"
 

@@ -14,8 +14,10 @@ settings.load_profile("virtops")
 
 
 @pytest.fixture
-def fake() -> FakeDaemon:
-    return FakeDaemon()
+def fake(monkeypatch) -> FakeDaemon:
+    daemon = FakeDaemon()
+    daemon.watch_client_passes(monkeypatch)
+    return daemon
 
 
 @pytest.fixture

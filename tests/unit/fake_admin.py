@@ -1,7 +1,8 @@
 """A fake libvirt daemon behind a fake admin connection, for the unit tests.
 
-FakeAdminConnection has the public interface of _clientcalls.ClientConnection
-(_binding.AdminConnection plus the per-client calls).
+FakeAdminConnection implements the backends' interface, _admin.AdminConnection, as
+the library and protocol backends do; the per-client code of _clientcalls runs over it
+as over them.
 FakeDaemon holds what outlives one connection (the servers' state, injected
 failures, every call made), so that a second module run sees the first one's
 change. The rules and messages are libvirt 9.0's, checked against a real
@@ -20,8 +21,8 @@ libvirtd 9.0 through the real binding:
 - virNetServerUpdateTlsFiles (src/rpc/virnetserver.c): a server with no TLS
   listener (the admin server never has one) fails with an internal error;
 - client ids count up from 1 per server and are never reused; closing a
-  client that is gone already is libvirt's ERR_NO_CLIENT, which the binding's
-  disconnect_clients leaves out rather than raising.
+  client that is gone already is libvirt's ERR_NO_CLIENT, which
+  _clientcalls.disconnect_clients leaves out rather than raising.
 
 Every connection is itself a client of the daemon's admin server (a UNIX
 socket client whose unix_process_id is this process) while it is open.
@@ -32,14 +33,22 @@ from __future__ import annotations
 import copy
 import os
 import time
+from contextlib import contextmanager
 
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import (
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _clientcalls
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._admin import (
+    ADMIN_SERVER,
+    DEFAULT_TIMEOUT,
     ERR_INVALID_ARG,
+    ERR_NO_CLIENT,
     ERR_NO_SERVER,
     ERR_SYSTEM_ERROR,
+    AdminClient,
+    AdminConnection,
     LibvirtAdminError,
-    _uint_params,
+    check_uint,
 )
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._settings import CLIENTS, SETTINGS, THREADPOOL
 
 ERR_ARGUMENT_UNSUPPORTED = 74
 
@@ -67,8 +76,9 @@ VIRTLOGD_9_0 = {
     "admin": server_state((0, 0, 0, 0, 0, 0), (5000, 0, 5000, 0)),
 }
 
-THREADPOOL_FIELDS = ("minWorkers", "maxWorkers", "prioWorkers")
-CLIENT_LIMIT_FIELDS = ("nclients_max", "nclients_unauth_max")
+# The settable fields, from the collection's table of settings.
+THREADPOOL_FIELDS = tuple(setting.field for setting in SETTINGS.values() if setting.kind == THREADPOOL)
+CLIENT_LIMIT_FIELDS = tuple(setting.field for setting in SETTINGS.values() if setting.kind == CLIENTS)
 ERR_INTERNAL_ERROR = 1
 THREAD_ERROR = LibvirtAdminError("Failed to create thread: Resource temporarily unavailable", ERR_SYSTEM_ERROR)
 SOCKET_CLOSED = LibvirtAdminError("internal error: client socket is closed", ERR_INTERNAL_ERROR)
@@ -81,8 +91,6 @@ NO_TLS_SERVICE = LibvirtAdminError(
 def _invalid(text: str) -> LibvirtAdminError:
     return LibvirtAdminError(f"invalid argument: {text}", ERR_INVALID_ARG)
 
-
-ADMIN_SERVER = "admin"
 
 # virClientTransport
 TRANSPORT_NUMBERS = {"unix": 0, "tcp": 1, "tls": 2}
@@ -181,10 +189,31 @@ class FakeDaemon:
         self._leaving: dict = {}  # server -> ids of clients that leave right after the next listing
         self.without_tls: set = {ADMIN_SERVER}  # servers with no TLS listener (the admin server never has one)
         self.tls_reloads: dict = {}  # server -> how many times it reloaded its TLS files
+        self.daemon_timeout: int | None = None  # what set_daemon_timeout set last
+        self.shut_down: list = []  # the preserve flag of every shutdown asked for
+        self.opened_with: dict = {}  # the backend and timeout of the last connection opened
 
-    def connect(self, uri: str | None = None) -> FakeAdminConnection:
-        """The factory the tests put in place of AdminConnection."""
-        return FakeAdminConnection(uri, daemon=self)
+    def connect(self, uri: str | None = None, backend: str = "auto", timeout: float = DEFAULT_TIMEOUT):
+        """The factory the tests put in place of _admin.open_connection."""
+        self.opened_with = {"backend": backend, "timeout": timeout}
+        return FakeAdminConnection(uri, daemon=self, timeout=timeout)
+
+    def watch_client_passes(self, monkeypatch) -> None:
+        """Record each pass of _clientcalls over a server's clients among the calls, as
+        ("list_clients", server, with_info) and ("disconnect_clients", server), and let fail_call
+        make a pass fail before it starts."""
+
+        def listing(conn, server, with_info=True, wanted=None):
+            self.record("list_clients", server, with_info)
+            return list_clients(conn, server, with_info, wanted)
+
+        def disconnecting(conn, server, chosen, wanted=None):
+            self.record("disconnect_clients", server)
+            return disconnect_clients(conn, server, chosen, wanted)
+
+        list_clients, disconnect_clients = _clientcalls.list_clients, _clientcalls.disconnect_clients
+        monkeypatch.setattr(_clientcalls, "list_clients", listing)
+        monkeypatch.setattr(_clientcalls, "disconnect_clients", disconnecting)
 
     def fail_call(self, name: str, error: LibvirtAdminError, nth: int = 1) -> None:
         """Make the nth call of method `name` from now on raise `error` before doing anything."""
@@ -253,28 +282,23 @@ class FakeDaemon:
         """Make these clients disconnect on their own right after the server's next listing."""
         self._leaving.setdefault(server, set()).update(ids)
 
-    def list_clients(self, server: str, with_info: bool, wanted=None) -> list:
+    def listing(self, server: str) -> list:
+        """The server's clients as a listing gives them; those leave_after_listing names leave then."""
         self.server(server)
         listed = [
-            {key: copy.deepcopy(value) for key, value in client.items() if with_info or key != "info"}
+            AdminClient(server, client["id"], client["timestamp"], client["transport"])
             for client in self.clients_of(server)
         ]
-        if wanted is not None:
-            listed = [item for item in listed if wanted({key: item[key] for key in ("id", "timestamp", "transport")})]
         for client_id in sorted(self._leaving.pop(server, set())):
             self.remove_client(server, client_id)
         return listed
 
-    def disconnect_clients(self, server: str, chosen, wanted=None) -> list:
-        """List the clients, then read and drop one at a time, as the binding does: a client that
-        left after the listing is skipped."""
-        dropped = []
-        for item in self.list_clients(server, False, wanted):
-            current = next((client for client in self.clients_of(server) if client["id"] == item["id"]), None)
-            if current is not None and chosen(copy.deepcopy(current)):
-                self.remove_client(server, item["id"])
-                dropped.append(copy.deepcopy(current))
-        return dropped
+    def client(self, server: str, client_id: int) -> dict:
+        """A connected client; libvirt's ERR_NO_CLIENT for one that has left."""
+        for client in self.clients_of(server):
+            if client["id"] == client_id:
+                return client
+        raise LibvirtAdminError(f"Client not found: No client with matching ID '{client_id}'", ERR_NO_CLIENT)
 
     def update_tls_files(self, server: str) -> None:
         """virNetServerUpdateTlsFiles: only a server with a TLS listener can reload."""
@@ -361,10 +385,15 @@ def _check_fields(values: dict, allowed: tuple) -> None:
             )
 
 
-class FakeAdminConnection:
+class FakeAdminConnection(AdminConnection):
     """One connection to a FakeDaemon (a fresh libvirtd 9.0 unless one is given)."""
 
-    def __init__(self, uri: str | None = None, daemon: FakeDaemon | None = None) -> None:
+    backend = "fake"
+
+    def __init__(
+        self, uri: str | None = None, daemon: FakeDaemon | None = None, timeout: float = DEFAULT_TIMEOUT
+    ) -> None:
+        super().__init__(uri, timeout)
         self.daemon = daemon if daemon is not None else FakeDaemon()
         if self.daemon.connect_error is not None:
             error = self.daemon.connect_error
@@ -379,11 +408,8 @@ class FakeAdminConnection:
             self.own_client_id = self.daemon.add_client(ADMIN_SERVER, "unix", age=0, unix_process_id=os.getpid())
         self.daemon.connections.append(self)
 
-    def __enter__(self) -> FakeAdminConnection:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
+    def reopen(self) -> FakeAdminConnection:
+        return self.daemon.connect(self.requested_uri, timeout=self.timeout)
 
     def close(self) -> None:
         self.calls.append(("close",))
@@ -422,7 +448,7 @@ class FakeAdminConnection:
 
     def set_threadpool(self, server: str, values: dict) -> None:
         self._call("set_threadpool", server, values)
-        _uint_params(values)  # the binding's own check, before anything is sent
+        _check_uints(values)  # the backends' own check, before anything is sent
         self.daemon.set_threadpool(server, values)
 
     def get_client_limits(self, server: str) -> dict:
@@ -431,16 +457,22 @@ class FakeAdminConnection:
 
     def set_client_limits(self, server: str, values: dict) -> None:
         self._call("set_client_limits", server, values)
-        _uint_params(values)
+        _check_uints(values)
         self.daemon.set_client_limits(server, values)
 
-    def list_clients(self, server: str, with_info: bool = True, wanted=None) -> list:
-        self._call("list_clients", server, with_info)
-        return self.daemon.list_clients(server, with_info, wanted)
+    @contextmanager
+    def clients(self, server: str):
+        self._call("clients", server)
+        yield self.daemon.listing(server)
 
-    def disconnect_clients(self, server: str, chosen, wanted=None) -> list:
-        self._call("disconnect_clients", server)
-        return self.daemon.disconnect_clients(server, chosen, wanted)
+    def client_info(self, client: AdminClient) -> dict:
+        self._call("client_info", client.server, client.id)
+        return copy.deepcopy(self.daemon.client(client.server, client.id)["info"])
+
+    def close_client(self, client: AdminClient) -> None:
+        self._call("close_client", client.server, client.id)
+        self.daemon.client(client.server, client.id)
+        self.daemon.remove_client(client.server, client.id)
 
     def update_tls_files(self, server: str) -> None:
         self._call("update_tls_files", server)
@@ -463,3 +495,16 @@ class FakeAdminConnection:
         self._call("set_logging_filters", filters)
         stored = [f"{item.split(':', 1)[0]}:*{item.split(':', 1)[1].lstrip('+')}*" for item in filters.split()]
         self.daemon.log_filters = " ".join(stored) + (" " if stored else "")
+
+    def set_daemon_timeout(self, seconds: int) -> None:
+        self._call("set_daemon_timeout", seconds)
+        self.daemon.daemon_timeout = check_uint("timeout", seconds)
+
+    def daemon_shutdown(self, preserve: bool = False) -> None:
+        self._call("daemon_shutdown", preserve)
+        self.daemon.shut_down.append(preserve)
+
+
+def _check_uints(values: dict) -> None:
+    for name, value in values.items():
+        check_uint(name, value)

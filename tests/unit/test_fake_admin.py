@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import LibvirtAdminError
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _clientcalls
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._admin import LibvirtAdminError
 from tests.unit.fake_admin import PERMISSION_DENIED, VIRTLOGD_9_0, FakeDaemon
 
 
@@ -42,7 +43,7 @@ def test_defaults_and_order(conn):
             "invalid argument: maxWorkers must not be switched from zero to non-zero and vice versa",
         ),
         ({"nWorkers": 3}, 74, "argument unsupported: parameter 'nWorkers' not supported"),
-        ({"minWorkers": -1}, 8, "minWorkers must be an integer from 0 to 4294967295, got -1"),
+        ({"minWorkers": -1}, 8, "minWorkers must be a whole number from 0 to 4294967295, got -1"),
     ],
 )
 def test_refused_changes_change_nothing(fake, conn, values, code, message):
@@ -107,7 +108,9 @@ def test_client_info_fields_depend_on_the_transport(fake, conn):
     fake.add_client("libvirtd", "unix", unix_process_id=99)
     fake.add_client("libvirtd", "tcp", readonly=True, sock_addr="192.0.2.1:4000")
     fake.add_client("libvirtd", "tls", sasl_user_name="admin", selinux_context="system_u:system_r:virtd_t:s0")
-    assert [(client["id"], client["transport"], client["info"]) for client in conn.list_clients("libvirtd")] == [
+    assert [
+        (client["id"], client["transport"], client["info"]) for client in _clientcalls.list_clients(conn, "libvirtd")
+    ] == [
         (
             1,
             0,
@@ -145,10 +148,10 @@ def test_a_client_has_only_its_transports_fields(fake, transport, field):
 
 def test_listing_without_info_leaves_info_out_and_is_recorded(fake, conn):
     fake.add_client("libvirtd", "tcp", age=100)
-    (client,) = conn.list_clients("libvirtd", with_info=False)
+    (client,) = _clientcalls.list_clients(conn, "libvirtd", with_info=False)
     assert set(client) == {"id", "timestamp", "transport"}
     assert 99 <= time.time() - client["timestamp"] <= 102
-    assert "info" in conn.list_clients("libvirtd")[0]
+    assert "info" in _clientcalls.list_clients(conn, "libvirtd")[0]
     assert fake.calls_of("list_clients") == [("list_clients", "libvirtd", False), ("list_clients", "libvirtd", True)]
 
 
@@ -160,40 +163,40 @@ def test_listing_asks_wanted_without_info(fake, conn):
         asked.append(item)
         return item["id"] != ids[1]
 
-    assert [client["id"] for client in conn.list_clients("libvirtd", wanted=wanted)] == [ids[0], ids[2]]
+    assert [client["id"] for client in _clientcalls.list_clients(conn, "libvirtd", wanted=wanted)] == [ids[0], ids[2]]
     assert [(item["id"], "info" in item) for item in asked] == [(client_id, False) for client_id in ids]
 
 
 def test_disconnecting_drops_the_chosen_clients_and_counts_them_out(fake, conn):
     ids = [fake.add_client("libvirtd", "tcp") for number in range(4)]
     assert conn.get_client_limits("libvirtd")["nclients"] == 4
-    dropped = conn.disconnect_clients(
-        "libvirtd", lambda item: item["id"] != ids[1], wanted=lambda item: item["id"] != ids[3]
+    dropped = _clientcalls.disconnect_clients(
+        conn, "libvirtd", lambda item: item["id"] != ids[1], wanted=lambda item: item["id"] != ids[3]
     )
     assert [(item["id"], "info" in item) for item in dropped] == [(ids[0], True), (ids[2], True)]
     assert fake.client_ids("libvirtd") == [ids[1], ids[3]]
     assert conn.get_client_limits("libvirtd")["nclients"] == 2
-    assert conn.disconnect_clients("libvirtd", lambda item: False) == []
+    assert _clientcalls.disconnect_clients(conn, "libvirtd", lambda item: False) == []
     assert fake.add_client("libvirtd", "tcp") == 5  # ids are not reused
-    assert error_of(conn.disconnect_clients, "nope", bool)[0] == 95
+    assert error_of(_clientcalls.disconnect_clients, conn, "nope", bool)[0] == 95
     assert fake.calls_of("disconnect_clients")[0] == ("disconnect_clients", "libvirtd")
 
 
 def test_a_client_may_leave_right_after_the_listing(fake, conn):
     first, second = fake.add_client("libvirtd", "tcp"), fake.add_client("libvirtd", "tcp")
     fake.leave_after_listing("libvirtd", [first])
-    assert [client["id"] for client in conn.list_clients("libvirtd")] == [first, second]
+    assert [client["id"] for client in _clientcalls.list_clients(conn, "libvirtd", with_info=False)] == [first, second]
     assert fake.client_ids("libvirtd") == [second]
     third = fake.add_client("libvirtd", "tcp")
     fake.leave_after_listing("libvirtd", [second])
-    assert [item["id"] for item in conn.disconnect_clients("libvirtd", bool)] == [third]
-    assert conn.list_clients("libvirtd") == []
+    assert [item["id"] for item in _clientcalls.disconnect_clients(conn, "libvirtd", bool)] == [third]
+    assert _clientcalls.list_clients(conn, "libvirtd") == []
 
 
 def test_each_open_connection_is_a_client_of_the_admin_server(fake):
     assert fake.client_ids("admin") == []
     with fake.connect() as conn:
-        (own,) = conn.list_clients("admin")
+        (own,) = _clientcalls.list_clients(conn, "admin")
         assert (own["id"], own["transport"], own["info"]["unix_process_id"]) == (conn.own_client_id, 0, os.getpid())
         assert conn.get_client_limits("admin")["nclients"] == 1
     assert fake.client_ids("admin") == []
@@ -203,7 +206,7 @@ def test_each_open_connection_is_a_client_of_the_admin_server(fake):
 
 def test_closing_a_connections_own_client_drops_the_connection(fake, conn):
     other = fake.connect()
-    other.disconnect_clients("admin", lambda item: item["id"] == conn.own_client_id)
+    _clientcalls.disconnect_clients(other, "admin", lambda item: item["id"] == conn.own_client_id)
     assert error_of(conn.list_servers) == (1, "internal error: client socket is closed")
     assert other.list_servers() == ["admin", "libvirtd"]
 

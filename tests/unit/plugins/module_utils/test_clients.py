@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _clients
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import UINT_MAX, LibvirtAdminError
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _clients, _limits
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._admin import UINT_MAX, LibvirtAdminError
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._servers import read_client_limits
 from tests.unit.fake_admin import FakeDaemon, add_sample_clients, client_info
 
@@ -371,13 +371,13 @@ def test_summary_never_fails_and_starts_with_id_and_transport(item):
     assert _clients.summary(record).startswith(f"id {item['id']}, {record['transport']}")
 
 
-# validate_limits, apply_limits
+# _limits: validate, apply
 
 
 def test_validate_limits_merges_desired_over_current():
-    assert _clients.validate_limits(LIMITS, {}) == {"max_clients": 5000, "max_unauth_clients": 20}
-    assert _clients.validate_limits(LIMITS, {"max_clients": 20}) == {"max_clients": 20, "max_unauth_clients": 20}
-    assert _clients.validate_limits(LIMITS, {"max_unauth_clients": 0, "max_clients": 0}) == {
+    assert _limits.validate(LIMITS, {}) == {"max_clients": 5000, "max_unauth_clients": 20}
+    assert _limits.validate(LIMITS, {"max_clients": 20}) == {"max_clients": 20, "max_unauth_clients": 20}
+    assert _limits.validate(LIMITS, {"max_unauth_clients": 0, "max_clients": 0}) == {
         "max_clients": 0,
         "max_unauth_clients": 0,
     }
@@ -407,7 +407,7 @@ def test_validate_limits_merges_desired_over_current():
 )
 def test_validate_limits_refuses(desired, message):
     with pytest.raises(LibvirtAdminError, match=re.escape(message)) as caught:
-        _clients.validate_limits(LIMITS, desired)
+        _limits.validate(LIMITS, desired)
     assert caught.value.code == 8
 
 
@@ -425,11 +425,11 @@ def test_validate_limits_accepts_exactly_what_the_daemon_accepts(current_max, cu
     conn = fake.connect()
     current = read_client_limits(conn, SERVER)
     try:
-        merged = _clients.validate_limits(current, desired)
+        merged = _limits.validate(current, desired)
     except LibvirtAdminError:
         merged = None
     try:
-        _clients.apply_limits(conn, SERVER, desired)
+        _limits.apply(conn, SERVER, desired)
         daemon_accepted = True
     except LibvirtAdminError:
         daemon_accepted = False
@@ -440,7 +440,7 @@ def test_validate_limits_accepts_exactly_what_the_daemon_accepts(current_max, cu
 
 
 def test_apply_limits_sends_libvirt_names_in_one_call(fake, conn):
-    _clients.apply_limits(conn, SERVER, {"max_clients": 300, "max_unauth_clients": 30})
+    _limits.apply(conn, SERVER, {"max_clients": 300, "max_unauth_clients": 30})
     assert fake.setter_calls == [("set_client_limits", SERVER, {"nclients_max": 300, "nclients_unauth_max": 30})]
     assert read_client_limits(conn, SERVER) == {
         "max_clients": 300,

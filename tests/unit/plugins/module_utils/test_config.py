@@ -1,7 +1,7 @@
-"""_config without a daemon: which key persists which setting, the parser against libvirt's
-virconf rules, the minimal edit (on generated files and on the config files Debian ships),
-and the atomic writer. tests/integration/test_config_file.py has libvirt itself read the
-files this writes."""
+"""Config files without a daemon: which key persists which setting (_settings, _persist), the
+parser against libvirt's virconf rules and the minimal edit (_confsyntax, on generated files and
+on the config files Debian ships), and the atomic writer (_conffile).
+tests/integration/test_config_file.py has libvirt itself read the files this writes."""
 
 from __future__ import annotations
 
@@ -20,23 +20,25 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _config
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import (
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _conffile, _confsyntax, _settings
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._admin import (
+    ERR_CONF_SYNTAX,
     ERR_INVALID_ARG,
     ERR_SYSTEM_ERROR,
     LibvirtAdminError,
 )
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._config import (
-    ERR_CONF_SYNTAX,
-    config_keys,
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._conffile import write_atomically
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._confsyntax import (
     config_value,
-    config_values,
-    daemon_of_uri,
-    default_config_file,
     read_values,
     render_value,
     set_values,
-    write_atomically,
+)
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._persist import (
+    config_keys,
+    config_values,
+    daemon_of_uri,
+    default_config_file,
 )
 
 # --- the config files a distribution ships -------------------------------------------------------
@@ -152,7 +154,7 @@ def test_the_admin_server_has_admin_keys_and_no_prio_or_unauth_key(daemon):
         assert f"leave {setting} out of what you persist" in message
 
 
-@pytest.mark.parametrize("daemon", _config.SHARED_LIMIT_DAEMONS)
+@pytest.mark.parametrize("daemon", _settings.SHARED_LIMIT_DAEMONS)
 def test_virtlogd_and_virtlockd_have_no_worker_keys_and_one_key_for_both_client_limits(daemon):
     for server in (None, daemon, "admin"):
         with pytest.raises(LibvirtAdminError, match="without worker threads, so its config file has no worker keys"):
@@ -171,7 +173,7 @@ def test_virtlogd_and_virtlockd_have_no_worker_keys_and_one_key_for_both_client_
         assert "persist max_clients only" in raised.value.message
 
 
-@pytest.mark.parametrize("daemon", [*MODULAR_DAEMONS, *_config.SHARED_LIMIT_DAEMONS])
+@pytest.mark.parametrize("daemon", [*MODULAR_DAEMONS, *_settings.SHARED_LIMIT_DAEMONS])
 @pytest.mark.parametrize("server", [None, "admin", "anything"])
 def test_logging_is_daemon_wide(daemon, server):
     keys = {"outputs": "log_outputs", "filters": "log_filters"}
@@ -689,7 +691,7 @@ def test_values_in_effect_leave_a_generated_file_byte_for_byte(document):
         key: before[key]
         for key, values in assigned.items()
         if all(value == before[key] for value in values)
-        and not (key in _config.LOG_KEYS and isinstance(before[key], list))
+        and not (key in _confsyntax.LOG_KEYS and isinstance(before[key], list))
     }
     assert set_values(text, in_effect) == text
     assert set_values(text, {}) == text
@@ -862,7 +864,7 @@ def test_write_atomically_says_what_to_do_when_it_may_not_write(tmp_path, monkey
     def refused(*_args, **_kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(_config.tempfile, "mkstemp", refused)
+    monkeypatch.setattr(_conffile.tempfile, "mkstemp", refused)
     with pytest.raises(LibvirtAdminError) as raised:
         write_atomically(str(path), "a = 2\n")
     assert raised.value.message == (
@@ -870,7 +872,7 @@ def test_write_atomically_says_what_to_do_when_it_may_not_write(tmp_path, monkey
     )
     assert raised.value.code == ERR_SYSTEM_ERROR
     monkeypatch.undo()
-    monkeypatch.setattr(_config.os, "access", lambda *_args: False)
+    monkeypatch.setattr(_conffile.os, "access", lambda *_args: False)
     with pytest.raises(LibvirtAdminError, match=f"cannot write {path}: permission denied; run the task as root"):
         write_atomically(str(path), "a = 2\n")
     assert path.read_text() == "a = 1\n"
@@ -883,7 +885,7 @@ def test_write_atomically_leaves_the_original_and_no_temporary_file_when_renamin
     def failing_rename(*_args):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(_config.os, "rename", failing_rename)
+    monkeypatch.setattr(_conffile.os, "rename", failing_rename)
     with pytest.raises(LibvirtAdminError, match=f"cannot write {path}: No space left on device"):
         write_atomically(str(path), "a = 2\n")
     assert path.read_text() == "a = 1\n"
@@ -905,7 +907,7 @@ def test_write_atomically_says_when_the_file_system_is_read_only(tmp_path, monke
     def read_only(*_args, **_kwargs):
         raise OSError(errno.EROFS, "Read-only file system")
 
-    monkeypatch.setattr(_config.tempfile, "mkstemp", read_only)
+    monkeypatch.setattr(_conffile.tempfile, "mkstemp", read_only)
     with pytest.raises(LibvirtAdminError) as raised:
         write_atomically(str(path), "a = 2\n", backup=True)
     assert raised.value.message == f"cannot write {path}: Read-only file system; the file system is read-only"

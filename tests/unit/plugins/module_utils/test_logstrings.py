@@ -7,8 +7,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _logging
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import ERR_INVALID_ARG, LibvirtAdminError
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _logging, _logstrings
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._admin import ERR_INVALID_ARG, LibvirtAdminError
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._logparse import (
     parse_filter,
     parse_filters,
@@ -443,7 +443,8 @@ CHANGED = {"filters": [(1, "qemu"), (3, "util")], "outputs": [(1, "file", "/none
 
 def test_apply_sends_filters_then_outputs_and_reads_back():
     conn = FakeConn(filters="2:*rpc* ")
-    after = _logging.apply(conn, CURRENT, {"filters": [(1, "qemu"), (3, "util")], "outputs": [(1, "journald", None)]})
+    _logging.apply(conn, CURRENT, {"filters": [(1, "qemu"), (3, "util")], "outputs": [(1, "journald", None)]})
+    after = _logstrings.read(conn)
     assert conn.calls == [("filters", "1:qemu 3:util"), ("outputs", "1:journald")]
     assert after == {"outputs": [(1, "journald", None)], "filters": [(1, "qemu"), (3, "util")]}
 
@@ -458,7 +459,7 @@ def test_outputs_failing_put_the_filters_back():
         "setting the outputs failed: failed to open /nonexistent/x.log: No such file or directory; the filters had "
         "been changed already and were put back, so nothing was changed"
     )
-    assert _logging.read(conn) == CURRENT
+    assert _logstrings.read(conn) == CURRENT
     assert caught.value.__cause__ is OPEN_FAILED
 
 
@@ -497,8 +498,8 @@ def test_only_outputs_failing_changes_nothing():
 
 def test_putting_back_restores_a_match_starting_with_plus():
     conn = FakeConn(filters="1:*+a* ", failures={"outputs": [OPEN_FAILED]})
-    current = _logging.read(conn)
+    current = _logstrings.read(conn)
     assert current["filters"] == [(1, "+a")]
     with pytest.raises(LibvirtAdminError):
         _logging.apply(conn, current, CHANGED)
-    assert _logging.read(conn) == current
+    assert _logstrings.read(conn) == current

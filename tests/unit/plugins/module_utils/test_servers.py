@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import LibvirtAdminError
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._admin import LibvirtAdminError
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils._servers import (
     describe_servers,
     is_exhausted,
@@ -27,13 +27,13 @@ def unknown_server_message(call, *args) -> str:
 @pytest.mark.parametrize(("servers", "own"), [(LIBVIRTD_9_0, "libvirtd"), (VIRTLOGD_9_0, "virtlogd")])
 def test_resolve_server_defaults_to_the_daemons_own_server(servers, own):
     conn = FakeDaemon(servers).connect()
-    assert resolve_server(conn, None) == own
-    assert resolve_server(conn, "admin") == "admin"
+    assert resolve_server(conn.list_servers(), None) == own
+    assert resolve_server(conn.list_servers(), "admin") == "admin"
 
 
 def test_resolve_server_lists_the_servers_sorted():
     conn = FakeDaemon(VIRTLOGD_9_0).connect()
-    assert unknown_server_message(resolve_server, conn, "nope") == (
+    assert unknown_server_message(resolve_server, conn.list_servers(), "nope") == (
         "the daemon has no server named 'nope'; its servers are: admin, virtlogd"
     )
 
@@ -41,7 +41,7 @@ def test_resolve_server_lists_the_servers_sorted():
 @pytest.mark.parametrize(("servers", "listed"), [({"admin": LIBVIRTD_9_0["admin"]}, "admin"), ({}, "none")])
 def test_resolve_server_without_an_own_server(servers, listed):
     conn = FakeDaemon(servers).connect()
-    assert unknown_server_message(resolve_server, conn, None) == (
+    assert unknown_server_message(resolve_server, conn.list_servers(), None) == (
         f"the daemon has no server named '<the daemon's own server>'; its servers are: {listed}"
     )
 

@@ -9,15 +9,23 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _threadpool
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import UINT_MAX, LibvirtAdminError
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._servers import THREADPOOL_SETTINGS, read_threadpool
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._state import changes_between
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._admin import UINT_MAX, LibvirtAdminError
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._pipeline import changes_between
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._servers import read_threadpool
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._settings import THREADPOOL, fields
 from tests.unit.fake_admin import LIBVIRTD_9_0, LIBVIRTD_THREADPOOL, PERMISSION_DENIED, FakeDaemon
 
 SERVER = "libvirtd"
 DEFAULTS = LIBVIRTD_THREADPOOL
 STEP_FIELDS = {"min": "minWorkers", "max": "maxWorkers", "prio": "prioWorkers"}
 BROKEN_PIPE = LibvirtAdminError("Cannot write data: Broken pipe", 38)
+THREADPOOL_SETTINGS = {key: field for key, field in fields(THREADPOOL).items() if key in _threadpool.SETTINGS}
+
+
+def apply(conn, server: str, current: dict, changes: dict) -> dict:
+    """What the thread pool part does in a real run: apply, then read back once settled."""
+    _threadpool.apply(conn, server, current, changes)
+    return _threadpool.settled_read(conn, server, changes)
 
 
 def daemon_with(pool: dict) -> FakeDaemon:
@@ -167,7 +175,7 @@ def test_predict_matches_the_daemon_when_max_is_lowered(fake, conn):
 
 
 def test_apply_sends_only_the_changes_in_one_call(fake, conn):
-    after = _threadpool.apply(conn, SERVER, DEFAULTS, {"min_workers": 8, "prio_workers": 7})
+    after = apply(conn, SERVER, DEFAULTS, {"min_workers": 8, "prio_workers": 7})
     assert fake.setter_calls == [("set_threadpool", SERVER, {"minWorkers": 8, "prioWorkers": 7})]
     assert (
         after
@@ -179,7 +187,7 @@ def test_apply_sends_only_the_changes_in_one_call(fake, conn):
 def test_apply_puts_back_what_the_daemon_changed_before_failing(fake, conn):
     fake.fail_at = "prio"
     with pytest.raises(LibvirtAdminError) as caught:
-        _threadpool.apply(conn, SERVER, DEFAULTS, {"min_workers": 8, "max_workers": 30, "prio_workers": 9})
+        apply(conn, SERVER, DEFAULTS, {"min_workers": 8, "max_workers": 30, "prio_workers": 9})
     assert caught.value.message == (
         "Failed to create thread: Resource temporarily unavailable (the settings it had already changed were put back)"
     )
@@ -191,7 +199,7 @@ def test_apply_puts_back_what_the_daemon_changed_before_failing(fake, conn):
 def test_apply_failing_before_any_change_changes_nothing(fake, conn):
     fake.fail_at = "min"
     with pytest.raises(LibvirtAdminError, match=r"unavailable \(nothing was changed\)$"):
-        _threadpool.apply(conn, SERVER, DEFAULTS, {"min_workers": 8, "max_workers": 30})
+        apply(conn, SERVER, DEFAULTS, {"min_workers": 8, "max_workers": 30})
     assert len(fake.setter_calls) == 1
     assert fake.settings(SERVER) == (5, 20, 5)
 
@@ -201,7 +209,7 @@ def test_apply_says_when_the_rollback_fails_too(fake, conn, failing):
     fake.fail_at = "prio"
     fake.fail_call(failing, BROKEN_PIPE, nth=2 if failing == "set_threadpool" else 1)
     with pytest.raises(LibvirtAdminError) as caught:
-        _threadpool.apply(conn, SERVER, DEFAULTS, {"max_workers": 30, "prio_workers": 9})
+        apply(conn, SERVER, DEFAULTS, {"max_workers": 30, "prio_workers": 9})
     assert caught.value.message == (
         "Failed to create thread: Resource temporarily unavailable; restoring the previous settings also failed: "
         "Cannot write data: Broken pipe; check the server with libvirt_admin_server_info"
@@ -222,7 +230,7 @@ def test_apply_leaves_either_the_new_or_the_old_settings(current, desired, fail_
     changes = changes_between(current, merged)
     assume(changes)
     try:
-        after = _threadpool.apply(conn, SERVER, current, changes)
+        after = apply(conn, SERVER, current, changes)
     except LibvirtAdminError as error:
         assert STEP_FIELDS[fail_at] in fake.setter_calls[0][2]  # only a step with work to do fails
         assert fake.settings(SERVER) == settings(current)
@@ -235,17 +243,17 @@ def test_apply_leaves_either_the_new_or_the_old_settings(current, desired, fail_
 def test_apply_waits_for_priority_workers_to_exit(fake, conn, monkeypatch):
     monkeypatch.setattr(_threadpool, "SETTLE_INTERVAL", 0)
     fake.prio_lag_reads = 3
-    assert _threadpool.apply(conn, SERVER, DEFAULTS, {"prio_workers": 2})["prio_workers"] == 2
+    assert apply(conn, SERVER, DEFAULTS, {"prio_workers": 2})["prio_workers"] == 2
     assert [call[0] for call in fake.calls].count("get_threadpool") == 4
 
 
 def test_apply_waits_no_longer_than_the_settle_time(fake, conn, monkeypatch):
     monkeypatch.setattr(_threadpool, "SETTLE_SECONDS", 0)
     fake.prio_lag_reads = 3
-    assert _threadpool.apply(conn, SERVER, DEFAULTS, {"prio_workers": 2})["prio_workers"] == 5
+    assert apply(conn, SERVER, DEFAULTS, {"prio_workers": 2})["prio_workers"] == 5
 
 
 def test_apply_error_before_the_daemon_is_reached(fake, conn):
     fake.fail_call("set_threadpool", PERMISSION_DENIED)
     with pytest.raises(LibvirtAdminError, match=r"Permission denied \(nothing was changed\)$"):
-        _threadpool.apply(conn, SERVER, DEFAULTS, {"max_workers": 30})
+        apply(conn, SERVER, DEFAULTS, {"max_workers": 30})

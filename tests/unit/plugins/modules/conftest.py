@@ -9,7 +9,7 @@ from unittest import mock
 import pytest
 from ansible.module_utils import basic
 
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _clientcalls, _module
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _admin
 from tests.unit.fake_admin import FakeDaemon
 
 try:
@@ -30,8 +30,8 @@ except ImportError:  # ansible-core before 2.19
 def fake(monkeypatch) -> FakeDaemon:
     """A fake libvirtd 9.0 that every module connection reaches."""
     daemon = FakeDaemon()
-    monkeypatch.setattr(_module, "open_connection", daemon.connect)
-    monkeypatch.setattr(_clientcalls, "open_connection", daemon.connect)
+    daemon.watch_client_passes(monkeypatch)
+    monkeypatch.setattr(_admin, "open_connection", daemon.connect)
     return daemon
 
 

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import LibvirtAdminError
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._admin import LibvirtAdminError
 from ansible_collections.virtops.libvirt_admin.plugins.modules import libvirt_admin_client_info
 from ansible_collections.virtops.libvirt_admin.plugins.modules.libvirt_admin_clients import main
 from tests.unit.fake_admin import add_sample_clients

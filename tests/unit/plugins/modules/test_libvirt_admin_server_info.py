@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import LibvirtAdminError
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _discovery
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._admin import LibvirtAdminError
 from ansible_collections.virtops.libvirt_admin.plugins.modules.libvirt_admin_server_info import main
 from tests.unit.fake_admin import LIBVIRTD_THREADPOOL
 
@@ -54,12 +55,26 @@ def test_exhausted_server_stands_out(fake, run):
     assert servers["admin"]["exhausted"] is False
 
 
-def test_daemon_not_running(fake, run):
+@pytest.mark.parametrize(
+    ("found", "listed"),
+    [
+        ([], "there is no admin socket in /run/libvirt on this host"),
+        (
+            [
+                ("libvirtd", "libvirtd:///system?socket=/run/libvirt/libvirt-admin-sock"),
+                ("virtlogd", "virtlogd:///system?socket=/run/libvirt/virtlogd-admin-sock"),
+            ],
+            "the admin sockets on this host are /run/libvirt/libvirt-admin-sock, /run/libvirt/virtlogd-admin-sock",
+        ),
+    ],
+)
+def test_daemon_not_running(fake, run, monkeypatch, found, listed):
+    monkeypatch.setattr(_discovery, "discover", lambda: found)
     fake.connect_error = LibvirtAdminError("Failed to connect socket to '/x': No such file or directory", 38)
     result = run(main, {"daemon": "virtqemud"})
     assert result["msg"] == (
         "Cannot connect to the daemon at virtqemud:///system: "
-        "Failed to connect socket to '/x': No such file or directory; "
+        f"Failed to connect socket to '/x': No such file or directory; {listed}; "
         "is the daemon running? Start it, or point uri or daemon at a daemon that runs"
     )
 

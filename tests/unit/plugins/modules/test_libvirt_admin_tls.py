@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import (
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._admin import (
     ERR_RPC,
     ERR_SYSTEM_ERROR,
     LibvirtAdminError,
@@ -22,7 +22,7 @@ LISTEN_WITH_TLS = "the daemon must listen for TLS clients: set listen_tls = 1 in
 def test_reloads_the_daemons_own_server(fake, run):
     result = run(main, {})
     result.pop("invocation", None)  # not returned here by ansible-core 2.21
-    assert result == {"changed": True, "server": "libvirtd", "reloaded": True}
+    assert result == {"changed": True, "server": "libvirtd", "reloaded": True, "backend": "fake"}
     assert fake.calls_of("update_tls_files") == [("update_tls_files", "libvirtd")]
     assert fake.tls_reloads == {"libvirtd": 1}
     assert len(fake.connections) == 1  # and closed, as run() checks after every run
@@ -51,7 +51,7 @@ def test_other_daemon_and_server(fake, run):
     fake.servers["virtproxyd"] = fake.servers.pop("virtlogd")
     result = run(main, {"daemon": "virtproxyd", "server": "virtproxyd"})
     assert (result["changed"], result["server"]) == (True, "virtproxyd")
-    assert fake.connections[0].opened_uri == "virtproxyd:///system"
+    assert fake.connections[0].opened_uri == "virtproxyd:///system?socket=/run/libvirt/libvirt-admin-sock"
     assert fake.tls_reloads == {"virtproxyd": 1}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import LibvirtAdminError
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._admin import LibvirtAdminError
 from ansible_collections.virtops.libvirt_admin.plugins.modules import (
     libvirt_admin_clients,
     libvirt_admin_logging,

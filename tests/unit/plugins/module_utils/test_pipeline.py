@@ -1,4 +1,4 @@
-"""_state: what differs, and the diff Ansible shows."""
+"""_pipeline's comparison and diff, and _settings' check of values."""
 
 from __future__ import annotations
 
@@ -6,13 +6,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import UINT_MAX, LibvirtAdminError
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._state import (
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._admin import UINT_MAX, LibvirtAdminError
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._pipeline import (
     changes_between,
-    check_uint_settings,
     described,
     diff,
 )
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._settings import CLIENTS, check_values
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._threadpool import ThreadpoolPart
+
+
+def check_uint_settings(desired: dict) -> None:
+    check_values(CLIENTS, desired)
+
 
 CURRENT = {"min_workers": 5, "max_workers": 20, "prio_workers": 5, "workers": 5}
 
@@ -24,7 +30,9 @@ def test_changes_between_keeps_only_differing_desired_keys():
 
 
 def test_diff_covers_only_the_given_keys():
-    assert diff(CURRENT, {**CURRENT, "max_workers": 40}, ["max_workers", "min_workers"]) == {
+    part = ThreadpoolPart({"max_workers": 40, "min_workers": 5})
+    part.before = CURRENT
+    assert diff([part], None) == {
         "before": {"max_workers": 20, "min_workers": 5},
         "after": {"max_workers": 40, "min_workers": 5},
     }
@@ -44,8 +52,8 @@ LIMITS = {"max_clients": "nclients_max", "max_unauth_clients": "nclients_unauth_
 
 
 def test_check_uint_settings_accepts_the_uint_range():
-    check_uint_settings({"max_clients": 0, "max_unauth_clients": UINT_MAX}, LIMITS, "client limit")
-    check_uint_settings({}, LIMITS, "client limit")
+    check_uint_settings({"max_clients": 0, "max_unauth_clients": UINT_MAX})
+    check_uint_settings({})
 
 
 @pytest.mark.parametrize(
@@ -67,7 +75,7 @@ def test_check_uint_settings_accepts_the_uint_range():
 )
 def test_check_uint_settings_refuses(desired, message):
     with pytest.raises(LibvirtAdminError) as caught:
-        check_uint_settings(desired, LIMITS, "client limit")
+        check_uint_settings(desired)
     assert caught.value.code == 8
     assert caught.value.message.startswith(message)
 
@@ -75,7 +83,7 @@ def test_check_uint_settings_refuses(desired, message):
 @given(st.dictionaries(st.sampled_from(sorted(LIMITS)), st.integers(-(2**33), 2**33)))
 def test_check_uint_settings_refuses_exactly_the_integers_out_of_range(desired):
     try:
-        check_uint_settings(desired, LIMITS, "client limit")
+        check_uint_settings(desired)
         accepted = True
     except LibvirtAdminError:
         accepted = False

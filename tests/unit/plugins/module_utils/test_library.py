@@ -1,4 +1,4 @@
-"""_binding's pure helpers (nothing here loads libvirt)."""
+"""_library's pure helpers and _clientcalls' extra connections (nothing here loads libvirt)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import (
-    TYPED_PARAM_UINT,
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._admin import (
     UINT_MAX,
     LibvirtAdminError,
+    version_string,
+)
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._library import (
+    TYPED_PARAM_UINT,
     _params_to_dict,
     _uint_params,
-    version_string,
 )
 
 
@@ -39,7 +41,7 @@ def test_uint_params_refuses_what_is_no_uint(value):
     with pytest.raises(LibvirtAdminError) as caught:
         _uint_params({"minWorkers": 1, "maxWorkers": value})
     assert caught.value.code == 8
-    assert caught.value.message == f"maxWorkers must be an integer from 0 to {UINT_MAX}, got {value!r}"
+    assert caught.value.message == f"maxWorkers must be a whole number from 0 to {UINT_MAX}, got {value!r}"
 
 
 @given(st.dictionaries(st.sampled_from(["minWorkers", "maxWorkers", "prioWorkers"]), st.integers(0, UINT_MAX)))
@@ -47,11 +49,12 @@ def test_uint_params_read_back_as_sent(values):
     assert _params_to_dict(_uint_params(values), len(values)) == values
 
 
-def test_an_extra_connection_left_waiting_is_given_up_and_closed_later(monkeypatch):
+def test_an_extra_connection_left_waiting_is_given_up_and_closed_later():
     """A daemon at its admin max_clients leaves a new connection waiting: the helper is not used
     after its deadline, and its thread closes the connection once it does open."""
     import threading
     import time
+    from contextlib import contextmanager
 
     from ansible_collections.virtops.libvirt_admin.plugins.module_utils import _clientcalls
 
@@ -59,15 +62,22 @@ def test_an_extra_connection_left_waiting_is_given_up_and_closed_later(monkeypat
     closed = threading.Event()
 
     class Waiting:
-        def __init__(self, uri):
-            answer.wait(10)
+        def __enter__(self):
+            return self
 
-        def close(self):
+        def __exit__(self, *exc_info):
             closed.set()
 
-    monkeypatch.setattr(_clientcalls, "AdminConnection", Waiting)
-    monkeypatch.setattr(_clientcalls, "_list", lambda conn, server: None)
-    helper = _clientcalls._Helper("libvirtd:///system", "libvirtd")
+        @contextmanager
+        def clients(self, server):
+            yield []
+
+    class Opener:
+        def reopen(self):
+            answer.wait(10)
+            return Waiting()
+
+    helper = _clientcalls._Helper(Opener(), "libvirtd")
     start = time.monotonic()
     assert helper.ready(start + 0.2) is False
     assert 0.15 < time.monotonic() - start < 2

@@ -1,5 +1,6 @@
-"""The ctypes binding itself against a real daemon: values as virt-admin reads
-them, errors with libvirt's code and words, nothing printed, nothing leaked."""
+"""The library backend (_library, ctypes over libvirt-admin.so.0) itself against a real daemon:
+values as virt-admin reads them, errors with libvirt's code and words, nothing printed, nothing
+leaked."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ import pytest
 from tests.harness import witness
 from tests.harness.ansible import REPO, collections_path
 
-from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import (  # isort: skip
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._admin import (  # isort: skip
     ERR_NO_SERVER,
     ERR_SYSTEM_ERROR,
-    AdminConnection,
     LibvirtAdminError,
     version_string,
+)
+from ansible_collections.virtops.libvirt_admin.plugins.module_utils._library import (  # isort: skip
+    LibraryConnection as AdminConnection,
 )
 
 
@@ -68,8 +71,9 @@ def test_no_leaks_and_no_stderr_over_many_connections(daemon):
         f"""
         import sys
         sys.path.insert(0, {collections_path()!r})
-        from ansible_collections.virtops.libvirt_admin.plugins.module_utils._binding import (
-            AdminConnection, LibvirtAdminError)
+        from ansible_collections.virtops.libvirt_admin.plugins.module_utils._admin import LibvirtAdminError
+        from ansible_collections.virtops.libvirt_admin.plugins.module_utils._library import (
+            LibraryConnection as AdminConnection)
 
         def rss_kb():
             with open("/proc/self/status") as status:
