@@ -86,6 +86,8 @@ MACHINE = "bookworm"  # the machine's own release: its root is /
 FALLBACK_MIRROR = "http://deb.debian.org/debian"
 # Bump to rebuild every root when something the hash does not see changes.
 RECIPE_VERSION = 1
+# A build that fails (a mirror's transient error) is started again from an empty folder, this often.
+BUILD_ATTEMPTS = 3
 CHROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # The machine's clock may be past a Release file's Valid-Until (sid's always has one).
 APT_OPTIONS = ("-o", "Acquire::Check-Valid-Until=false", "-o", "Acquire::Check-Date=false")
@@ -304,12 +306,23 @@ def read_stamp(root: Path) -> dict | None:
 # ---------------------------------------------------------------- building
 
 
+class StepFailed(RuntimeError):
+    """A step of a build exited non-zero (its output is in the build's log)."""
+
+
 def _run(argv: list, log, **kwargs) -> None:
     log.write(f"\n$ {shlex.join(argv)}\n")
     log.flush()
     completed = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, check=False, **kwargs)
     if completed.returncode != 0:
-        raise SystemExit(f"{shlex.join(argv[:6])} ... failed with {completed.returncode}: see {log.name}")
+        raise StepFailed(f"{shlex.join(argv[:6])} ... failed with {completed.returncode}")
+
+
+def _tail(path: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as exc:
+        return f"(no log: {exc})"
 
 
 def _mounts_under(path: Path) -> list:
@@ -423,37 +436,25 @@ def build(suite: str, force: bool = False) -> tuple:
             return stamp, False
         final = base / f"{suite}-{digest[:12]}"
         tmp = base / f".{final.name}.tmp"
-        tmp.mkdir()
         log_path = base / f"{suite}.log"
-        started = time.monotonic()
         with open(log_path, "w") as log:
-            log.write(f"# {suite} from {mirror}, recipe {digest}\n")
-            # debootstrap mounts /proc and /sys in the target itself: in a mount namespace of its own,
-            # they can never stay mounted in the machine's.
-            _run(
-                [
-                    "unshare",
-                    "--mount",
-                    "--propagation",
-                    "private",
-                    "debootstrap",
-                    "--variant=minbase",
-                    spec.debian_suite,
-                    str(tmp),
-                    mirror,
-                ],
-                log,
-                timeout=1800,
-            )
-            debootstrapped = time.monotonic()
-            policy = tmp / "usr" / "sbin" / "policy-rc.d"
-            policy.write_text("#!/bin/sh\n# tests/harness/releases.py: no package starts a service here\nexit 101\n")
-            policy.chmod(0o755)
-            env = {"APT": " ".join(APT_OPTIONS), "CONFIG_PACKAGES": " ".join(spec.config_packages)}
-            _run(_in_root(tmp, INSTALL_SCRIPT, list(spec.packages), env), log, timeout=1800)
-            installed = time.monotonic()
-            for folder in spec.mount_points:
-                (tmp / folder).mkdir(parents=True, exist_ok=True)
+            for attempt in range(1, BUILD_ATTEMPTS + 1):
+                log.write(f"# {suite} from {mirror}, recipe {digest}, attempt {attempt} of {BUILD_ATTEMPTS}\n")
+                _remove(tmp)
+                tmp.mkdir()
+                try:
+                    started, debootstrapped, installed = _make_root(spec, tmp, mirror, log)
+                    break
+                except (StepFailed, subprocess.TimeoutExpired) as exc:
+                    log.write(f"# attempt {attempt}: {exc}\n")
+                    log.flush()
+                    if attempt == BUILD_ATTEMPTS:
+                        raise SystemExit(
+                            f"building the {suite} root failed {BUILD_ATTEMPTS} times, last: {exc}; "
+                            f"the end of {log_path}:\n{_tail(log_path)}"
+                        ) from None
+                    print(f"{suite}: attempt {attempt} failed ({exc}); trying again", file=sys.stderr, flush=True)
+                    time.sleep(5 * attempt)  # a mirror's transient error (a sync, a dropped connection)
         with_libvirt = spec.libvirt is not None
         stamp = {
             "suite": suite,
@@ -488,6 +489,26 @@ def build(suite: str, force: bool = False) -> tuple:
             if old != final and old.is_dir():
                 _remove(old)
         return stamp, True
+
+
+def _make_root(spec: Suite, tmp: Path, mirror: str, log) -> tuple:
+    """debootstrap, then apt-get install inside the root, into the empty folder tmp: the monotonic
+    times (started, debootstrapped, installed); StepFailed when a step fails."""
+    started = time.monotonic()
+    # debootstrap mounts /proc and /sys in the target itself: in a mount namespace of its own,
+    # they can never stay mounted in the machine's.
+    debootstrap = ["debootstrap", "--variant=minbase", spec.debian_suite, str(tmp), mirror]
+    _run(["unshare", "--mount", "--propagation", "private", *debootstrap], log, timeout=1800)
+    debootstrapped = time.monotonic()
+    policy = tmp / "usr" / "sbin" / "policy-rc.d"
+    policy.write_text("#!/bin/sh\n# tests/harness/releases.py: no package starts a service here\nexit 101\n")
+    policy.chmod(0o755)
+    env = {"APT": " ".join(APT_OPTIONS), "CONFIG_PACKAGES": " ".join(spec.config_packages)}
+    _run(_in_root(tmp, INSTALL_SCRIPT, list(spec.packages), env), log, timeout=1800)
+    installed = time.monotonic()
+    for folder in spec.mount_points:
+        (tmp / folder).mkdir(parents=True, exist_ok=True)
+    return started, debootstrapped, installed
 
 
 def required_files(spec: Suite) -> list:
