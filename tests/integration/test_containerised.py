@@ -20,7 +20,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from tests.harness.fleet import Fleet, alive, pids_in_namespaces, reap_stale_fle
 from tests.harness.ports import free_port, listening
 from tests.harness.releases import libvirt_files
 from tests.harness.steps import four_steps
+from tests.harness.waiting import wait_for
 from tests.integration.test_releases import (
     BASELINE,
     NO_TLS,
@@ -100,14 +100,6 @@ def by_protocol(steps) -> None:
     """Every run of the four steps reached the daemon with the protocol backend (the default, auto, chose it)."""
     for result in (steps.check, steps.apply, steps.again, steps.again_check):
         assert result["backend"] == "protocol", result
-
-
-def wait_for(predicate, timeout: float = 15, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def inode(completed: subprocess.CompletedProcess) -> str:

@@ -32,6 +32,7 @@ from tests.harness.daemons import Daemon
 from tests.harness.fleet import Fleet
 from tests.harness.load import JobLoad
 from tests.harness.rulebook import Rulebook
+from tests.harness.waiting import wait_for
 
 pytestmark = pytest.mark.once  # not repeated per libvirt version (see tests/conftest.py)
 
@@ -52,16 +53,6 @@ DEMO = os.environ.get("VIRTOPS_GUARD_DEMO") == "1"
 def say(text: str) -> None:
     if DEMO:
         print(text, flush=True)
-
-
-def wait_for(condition, timeout: float, what: str, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"{what}: not within {timeout} s")
 
 
 def drained(uri: str, seconds: float = 3.0, every: float = 0.25) -> list:
@@ -115,9 +106,13 @@ def test_guard_closes_the_loop_over_an_ssh_fleet(tmp_path):
             clients = [{"uri": f"storage:///system?socket={two.daemon.socket}"}] * 4
             with JobLoad(one.daemon) as load, Clients(clients) as connected:
                 assert all(connected.opened), connected.errors
-                wait_for(lambda: witness.threadpool(one.uri, "libvirtd")["maxWorkers"] > 2, 90, "host01's pool raised")
+                wait_for(
+                    lambda: witness.threadpool(one.uri, "libvirtd")["maxWorkers"] > 2, 90, "host01's pool raised", 0.2
+                )
                 drained(one.uri)
-                wait_for(lambda: witness.client_limits(two.uri, "libvirtd")["nclients_max"] > 4, 90, "host02's limit")
+                wait_for(
+                    lambda: witness.client_limits(two.uri, "libvirtd")["nclients_max"] > 4, 90, "host02's limit", 0.2
+                )
                 load.stop()
             assert witness.settings(one.uri, "libvirtd") == (7, 7, 1)  # min raised too: jobs were queued
             assert witness.client_limits(two.uri, "libvirtd")["nclients_max"] == 14
@@ -190,7 +185,7 @@ def test_guard_on_this_machine_raises_an_exhausted_pool(tmp_path):
                         )
                     return pool["maxWorkers"] > 2
 
-                wait_for(raised, 90, "the pool raised")
+                wait_for(raised, 90, "the pool raised", 0.2)
                 pool = witness.threadpool(daemon.uri, "libvirtd")
                 say(f"=== raised after {time.monotonic() - started:.1f} s: {pool}")
                 samples = drained(daemon.uri)

@@ -33,6 +33,7 @@ from tests.harness import witness
 from tests.harness.ansible import run_module, run_playbook
 from tests.harness.clients import Clients
 from tests.harness.load import JobLoad, waits
+from tests.harness.waiting import wait_for
 from tests.integration.test_playbooks import recap
 
 pytestmark = pytest.mark.once  # not repeated per libvirt version (see tests/conftest.py)
@@ -47,16 +48,6 @@ def say(text: str) -> None:
     """A line for the person watching `make demo-load` (silent in the test suite)."""
     if DEMO:
         print(text, flush=True)
-
-
-def wait_for(condition, timeout: float, what: str, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"{what}: not within {timeout} s")
 
 
 class PoolWatch(threading.Thread):

@@ -39,6 +39,7 @@ from tests.harness.ansible import REPO
 from tests.harness.fleet import Fleet, alive, pids_in_namespaces, reap_stale_fleet
 from tests.harness.ports import free_port, listening
 from tests.harness.releases import Release
+from tests.harness.waiting import wait_for
 from tests.unit.plugins.module_utils.test_config import shipped_config
 
 pytestmark = pytest.mark.once  # not repeated per libvirt version (see tests/conftest.py)
@@ -396,14 +397,6 @@ def test_daemon(fleet, backend):
 
 
 # ---------------------------------------------------------------- real clients of each release
-
-
-def wait_for(predicate, timeout: float = 15, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def test_client_info_with_the_releases_own_virsh(fleet):

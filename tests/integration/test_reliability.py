@@ -22,6 +22,7 @@ import pytest
 from tests.harness import witness
 from tests.harness.ansible import BIN, ansible_env, run_module, run_playbook
 from tests.harness.load import JobLoad
+from tests.harness.waiting import wait_for
 from tests.integration.test_playbooks import recap
 
 pytestmark = pytest.mark.once  # not repeated per libvirt version (see tests/conftest.py)
@@ -56,16 +57,6 @@ PLAYBOOK = """
       ansible.builtin.include_tasks: round.yml
       loop: "{{ range(rounds | int) | list }}"
 """
-
-
-def wait_for(condition, timeout: float, what: str, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"{what}: not within {timeout} s")
 
 
 def saturated(daemon) -> bool:
