@@ -264,6 +264,18 @@ class Release:
         """A path of the root (inside: as the release's processes see it), from outside."""
         return self.root / inside.lstrip("/")
 
+    def written_since_built(self) -> list:
+        """Every path of the root (from outside) modified more than a second after its stamp was
+        written: [] for a root that nothing wrote into since it was built."""
+        stamp = (self.root / STAMP).stat().st_mtime
+        newer = []
+        for folder, dirs, files in os.walk(self.root):
+            for name in dirs + files:
+                path = os.path.join(folder, name)
+                if os.lstat(path).st_mtime > stamp + 1:
+                    newer.append(path)
+        return newer
+
     @classmethod
     def get(cls, suite: str) -> Release:
         """The release's root, which must be built and current (else ReleaseMissing says how)."""

@@ -595,13 +595,7 @@ def test_the_cached_roots_are_never_written(fleet, host):
     root is newer than its stamp."""
     witness.virt_admin(host, "daemon-log-outputs --outputs '1:file:/var/log/libvirt/probe.log 3:stderr'")
     for release in (host.release, host.container_release):
-        stamp = (release.root / ".virtops-release.json").stat().st_mtime
-        newer = []
-        for folder, dirs, files in os.walk(release.root):
-            for name in dirs + files:
-                path = os.path.join(folder, name)
-                if os.lstat(path).st_mtime > stamp + 1:
-                    newer.append(path)
+        newer = release.written_since_built()
         assert newer == [], newer[:20]
     assert (host.root / "log" / "probe.log").exists()
     assert not host.container_release.path("/var/log/libvirt/probe.log").exists()

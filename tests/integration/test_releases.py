@@ -871,13 +871,7 @@ def test_the_cached_roots_are_never_written(fleet):
         if host.release.machine:
             continue
         witness.virt_admin(host, "daemon-log-outputs --outputs '1:file:/var/log/libvirt/probe.log 3:stderr'")
-        stamp = (host.release.root / ".virtops-release.json").stat().st_mtime
-        newer = []
-        for folder, dirs, files in os.walk(host.release.root):
-            for name in dirs + files:
-                path = os.path.join(folder, name)
-                if os.lstat(path).st_mtime > stamp + 1:
-                    newer.append(path)
+        newer = host.release.written_since_built()
         assert newer == [], newer[:20]
         assert (host.root / "log" / "probe.log").exists()
         assert not host.release.path("/var/log/libvirt/probe.log").exists()
