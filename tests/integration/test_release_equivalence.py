@@ -44,16 +44,9 @@ from tests.integration.test_backend_equivalence import (
     comparable,
     differences,
 )
+from tests.integration.test_releases import HOSTS, RELEASES
 
 pytestmark = pytest.mark.once  # not repeated per libvirt version (see tests/conftest.py)
-
-# host number -> (release, libvirt, Python X.Y), as test_releases.py has them
-HOSTS = {
-    1: ("bookworm", "9.0.0", "3.11"),
-    2: ("bullseye", "7.0.0", "3.9"),
-    3: ("trixie", "11.3.0", "3.13"),
-    4: ("sid", "12.8.0", "3.14"),
-}
 BACKENDS = ("library", "protocol")
 URI = "libvirtd:///system"  # the host's own daemon, as any program inside the host reaches it
 
@@ -89,8 +82,7 @@ def unknown_procedure(call: str) -> dict:
 
 @pytest.fixture(scope="module")
 def fleet():
-    releases = {release: [number] for number, (release, _libvirt, _python) in HOSTS.items()}
-    running = Fleet(len(HOSTS), releases=releases, drivers=("secret",)).start()
+    running = Fleet(len(HOSTS), releases=RELEASES, drivers=("secret",)).start()
     try:
         for host in running:
             install_in_host(host)
